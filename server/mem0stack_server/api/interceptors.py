@@ -1,0 +1,301 @@
+"""Server interceptors: metrics and logs, error mapping, authentication.
+
+Order (outermost first): tracing (OpenTelemetry's), ``ObservabilityInterceptor``,
+``ErrorInterceptor``, ``AuthInterceptor``. Errors raised by authentication are therefore
+mapped like any other, and the metrics see the final status code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any
+
+import asyncpg
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from mem0stack_server.auth.authenticator import Authenticator
+from mem0stack_server.auth.principal import Principal
+from mem0stack_server.context import deadline_var, request_id_var
+from mem0stack_server.errors import DOMAIN, ApiError
+from mem0stack_server.obs import metrics
+
+log = logging.getLogger("mem0stack.rpc")
+
+principal_var: ContextVar[Principal | None] = ContextVar("principal", default=None)
+
+# Services anyone may call: load balancers probe health, operators list with reflection.
+PUBLIC_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection")
+
+Handler = Callable[[Any, grpc.aio.ServicerContext], Any]
+
+
+def current_principal() -> Principal:
+    """The caller of the RPC being served (set by AuthInterceptor)."""
+    principal = principal_var.get()
+    if principal is None:  # a bug: a method ran without the auth interceptor
+        raise RuntimeError("no authenticated principal in this context")
+    return principal
+
+
+class _WrappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Wraps the behaviour of every handler with ``around`` (unary) or ``around_stream``."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        method: str = details.method
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(method, "unary", handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                self._unary(method, "client_stream", handler.stream_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream(method, "server_stream", handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            self._stream(method, "bidi_stream", handler.stream_stream),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _unary(self, method: str, kind: str, inner: Handler) -> Handler:
+        async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            return await self.around(method, kind, context, lambda: inner(request, context))
+
+        return behaviour
+
+    def _stream(self, method: str, kind: str, inner: Handler) -> Handler:
+        async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async for item in self.around_stream(
+                method, kind, context, lambda: inner(request, context)
+            ):
+                yield item
+
+        return behaviour
+
+    async def around(
+        self,
+        method: str,
+        kind: str,
+        context: grpc.aio.ServicerContext,
+        call: Callable[[], Awaitable[Any]],
+    ) -> Any:
+        return await call()
+
+    async def around_stream(
+        self,
+        method: str,
+        kind: str,
+        context: grpc.aio.ServicerContext,
+        call: Callable[[], AsyncIterator[Any]],
+    ) -> AsyncIterator[Any]:
+        async for item in call():
+            yield item
+
+
+def _labels(method: str, kind: str) -> tuple[str, str, str]:
+    _, service, name = method.split("/", 2)
+    return kind, service, name
+
+
+class ObservabilityInterceptor(_WrappingInterceptor):
+    """Request id, deadline, one log line and the RPC metrics per call."""
+
+    async def around(self, method, kind, context, call):  # type: ignore[no-untyped-def]
+        labels = _labels(method, kind)
+        self._begin(context, labels)
+        start = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            return await call()
+        except BaseException:
+            code = context.code() or grpc.StatusCode.UNKNOWN
+            raise
+        finally:
+            self._end(labels, code, start)
+
+    async def around_stream(self, method, kind, context, call):  # type: ignore[no-untyped-def]
+        labels = _labels(method, kind)
+        self._begin(context, labels)
+        start = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            async for item in call():
+                yield item
+        except BaseException:
+            code = context.code() or grpc.StatusCode.UNKNOWN
+            raise
+        finally:
+            self._end(labels, code, start)
+
+    @staticmethod
+    def _begin(context: grpc.aio.ServicerContext, labels: tuple[str, str, str]) -> None:
+        metadata = dict(context.invocation_metadata() or ())
+        request_id_var.set(str(metadata.get("x-request-id") or uuid.uuid4()))
+        remaining = context.time_remaining()
+        deadline_var.set(time.monotonic() + remaining if remaining is not None else None)
+        metrics.STARTED.labels(*labels).inc()
+
+    @staticmethod
+    def _end(labels: tuple[str, str, str], code: grpc.StatusCode, start: float) -> None:
+        elapsed = time.perf_counter() - start
+        metrics.HANDLED.labels(*labels, code.name).inc()
+        metrics.HANDLING_SECONDS.labels(*labels).observe(elapsed)
+        principal = principal_var.get()
+        level = logging.WARNING if code in _SERVER_FAULTS else logging.INFO
+        log.log(
+            level,
+            "rpc",
+            extra={
+                "method": f"{labels[1]}/{labels[2]}",
+                "code": code.name,
+                "duration_ms": round(elapsed * 1000, 3),
+                "key_id": principal.key_id if principal else None,
+            },
+        )
+
+
+_SERVER_FAULTS = {
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNKNOWN,
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DATA_LOSS,
+}
+
+
+def _to_api_error(exc: BaseException) -> ApiError:
+    """Translate infrastructure failures; anything unexpected becomes INTERNAL."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, (asyncio.TimeoutError, asyncpg.QueryCanceledError)):
+        return ApiError(
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            "DEADLINE_EXCEEDED",
+            "the deadline passed before the call finished; nothing was written",
+        )
+    if isinstance(
+        exc,
+        (
+            OSError,
+            asyncpg.CannotConnectNowError,
+            asyncpg.ConnectionDoesNotExistError,
+            asyncpg.TooManyConnectionsError,
+            asyncpg.InterfaceError,
+        ),
+    ):
+        return ApiError(
+            grpc.StatusCode.UNAVAILABLE,
+            "DATABASE_UNAVAILABLE",
+            "the database is unavailable; retry shortly",
+            retry_after_s=1.0,
+        )
+    log.exception("unhandled error", exc_info=exc)
+    return ApiError(
+        grpc.StatusCode.INTERNAL,
+        "INTERNAL",
+        f"internal error; quote request id {request_id_var.get()} when reporting it",
+    )
+
+
+def status_of(error: ApiError) -> grpc.Status:
+    """The google.rpc.Status (with ErrorInfo, BadRequest, RetryInfo) for an ApiError."""
+    details = [
+        error_details_pb2.ErrorInfo(
+            reason=error.reason, domain=DOMAIN, metadata=dict(error.metadata)
+        )
+    ]
+    if error.violations:
+        details.append(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=v.field, description=v.description
+                    )
+                    for v in error.violations
+                ]
+            )
+        )
+    if error.retry_after_s is not None:
+        delay = duration_pb2.Duration()
+        delay.FromMilliseconds(int(error.retry_after_s * 1000))
+        details.append(error_details_pb2.RetryInfo(retry_delay=delay))
+    packed = []
+    for detail in details:
+        holder = any_pb2.Any()
+        holder.Pack(detail)
+        packed.append(holder)
+    status = status_pb2.Status(
+        code=getattr(code_pb2, error.code.name), message=error.message, details=packed
+    )
+    return rpc_status.to_status(status)
+
+
+class ErrorInterceptor(_WrappingInterceptor):
+    """Maps exceptions to a rich gRPC status; the only place that aborts calls."""
+
+    async def around(self, method, kind, context, call):  # type: ignore[no-untyped-def]
+        try:
+            return await call()
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as exc:
+            await self._abort(context, exc)
+
+    async def around_stream(self, method, kind, context, call):  # type: ignore[no-untyped-def]
+        try:
+            async for item in call():
+                yield item
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as exc:
+            await self._abort(context, exc)
+
+    @staticmethod
+    async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> None:
+        status = status_of(_to_api_error(exc))
+        await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+class AuthInterceptor(_WrappingInterceptor):
+    """Authenticates every call except health and reflection."""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self.authenticator = authenticator
+
+    async def _authenticate(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        if method.split("/")[1] in PUBLIC_SERVICES:
+            return
+        metadata = dict(context.invocation_metadata() or ())
+        principal_var.set(await self.authenticator.authenticate(metadata.get("authorization")))
+
+    async def around(self, method, kind, context, call):  # type: ignore[no-untyped-def]
+        await self._authenticate(method, context)
+        return await call()
+
+    async def around_stream(self, method, kind, context, call):  # type: ignore[no-untyped-def]
+        await self._authenticate(method, context)
+        async for item in call():
+            yield item

@@ -1,0 +1,166 @@
+"""Assemble and run the gRPC server: storage, embedder, services, health, reflection."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import signal
+from dataclasses import dataclass
+
+import asyncpg
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+from prometheus_client import start_http_server
+
+from mem0stack.v1 import memory_service_pb2, memory_service_pb2_grpc
+from mem0stack_server.api.interceptors import (
+    AuthInterceptor,
+    ErrorInterceptor,
+    ObservabilityInterceptor,
+)
+from mem0stack_server.api.servicer import MemoryServicer
+from mem0stack_server.auth.authenticator import Authenticator
+from mem0stack_server.config import Settings
+from mem0stack_server.core.engine import MemoryEngine
+from mem0stack_server.embed import Embedder, create_embedder
+from mem0stack_server.store.database import create_pool, migrate
+from mem0stack_server.store.keys import KeyStore
+from mem0stack_server.store.memories import MemoryStore
+
+log = logging.getLogger("mem0stack.server")
+
+SERVICE_NAME = memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"].full_name
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    return create_embedder(
+        settings.embedder,
+        model=settings.embedding_model,
+        base_url=settings.embedding_base_url,
+        api_key=settings.embedding_api_key.get_secret_value()
+        if settings.embedding_api_key
+        else None,
+        dimensions=settings.embedding_dimensions,
+        timeout_s=settings.embedding_timeout_s,
+        batch_size=settings.embedding_batch_size,
+        cache_size=settings.embedding_cache_size,
+    )
+
+
+async def open_database(settings: Settings, dsn: str, embedder: Embedder) -> asyncpg.Pool:
+    """A migrated pool, checked against the embedder's model and dimension."""
+    pool = await create_pool(
+        dsn,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        ef_search=settings.hnsw_ef_search,
+    )
+    try:
+        await migrate(pool, embedding_model=embedder.model, embedding_dim=embedder.dimension)
+    except BaseException:
+        await pool.close()
+        raise
+    return pool
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class RunningServer:
+    """A started server and what it owns, so tests and the CLI can stop it cleanly."""
+
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    pool: asyncpg.Pool
+    embedder: Embedder
+    port: int
+    settings: Settings
+
+    async def stop(self) -> None:
+        """Drain: report NOT_SERVING, let calls in flight finish, then close resources."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self.settings.grace_period_s)
+        await self.pool.close()
+        await self.embedder.aclose()
+
+
+async def start(settings: Settings, dsn: str) -> RunningServer:
+    """Start serving on ``settings.listen``; the database must be reachable at ``dsn``."""
+    embedder = build_embedder(settings)
+    pool = await open_database(settings, dsn, embedder)
+    key_store = KeyStore(pool)
+    authenticator = Authenticator(key_store, settings.auth_cache_s)
+
+    host, port = settings.listen_host, settings.listen_port
+    if await authenticator.dev_mode():
+        if not _is_loopback(host):
+            log.warning(
+                "no API key exists: development mode binds to loopback only; "
+                "create a key with `mem0stack keys create --admin` to listen on %s",
+                host,
+            )
+            host = "127.0.0.1"
+        log.warning(
+            "development mode: no API key exists, every call is allowed as admin; "
+            "create one with `mem0stack keys create --admin`"
+        )
+
+    engine = MemoryEngine(settings, MemoryStore(pool, timeout_s=settings.db_timeout_s), embedder)
+    server = grpc.aio.server(
+        interceptors=[
+            aio_server_interceptor(),  # type: ignore[no-untyped-call]
+            ObservabilityInterceptor(),
+            ErrorInterceptor(),
+            AuthInterceptor(authenticator),
+        ],
+        options=[
+            ("grpc.max_receive_message_length", 32 * 1024 * 1024),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ],
+    )
+    memory_service_pb2_grpc.add_MemoryServiceServicer_to_server(MemoryServicer(engine), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    bound = server.add_insecure_port(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}")
+    await server.start()
+    for service in ("", SERVICE_NAME):
+        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    log.info("serving", extra={"address": f"{host}:{bound}", "embedder": embedder.model})
+    return RunningServer(server, health_servicer, pool, embedder, bound, settings)
+
+
+def start_metrics(settings: Settings) -> None:
+    """Expose /metrics for Prometheus unless disabled with an empty address."""
+    if not settings.metrics_listen:
+        return
+    host, _, port = settings.metrics_listen.rpartition(":")
+    start_http_server(int(port), addr=host or "127.0.0.1")
+    log.info("metrics", extra={"address": settings.metrics_listen})
+
+
+async def serve(settings: Settings, dsn: str) -> None:
+    """Run until SIGTERM or SIGINT, then drain gracefully."""
+    running = await start(settings, dsn)
+    start_metrics(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down", extra={"grace_period_s": settings.grace_period_s})
+    await running.stop()
+    log.info("stopped")

@@ -1,0 +1,189 @@
+"""The ``mem0stack`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from mem0stack_server.config import Settings
+
+T = TypeVar("T")
+console = Console(stderr=True)
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _database_url(settings: Settings) -> str:
+    """The configured PostgreSQL, or the embedded one in the data directory (started now)."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    from mem0stack_server.store.database import start_embedded
+
+    return start_embedded(settings.data_dir)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="mem0-stack")
+def cli() -> None:
+    """mem0-stack: a self-hosted long-term memory server for LLM applications.
+
+    Every option can also be set as an environment variable MEM0STACK_<NAME>
+    (e.g. MEM0STACK_DATABASE_URL) or in a TOML file named by MEM0STACK_CONFIG.
+    """
+
+
+_data_dir = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory of the embedded PostgreSQL [default: ./data].",
+)
+_database_url_opt = click.option(
+    "--database-url", help="External PostgreSQL URL with pgvector; overrides --data-dir."
+)
+
+
+@cli.command()
+@click.option("--listen", help="gRPC address host:port [default: localhost:50051].")
+@click.option(
+    "--metrics-listen", help="Prometheus address host:port; '' disables [default: localhost:9464]."
+)
+@_data_dir
+@_database_url_opt
+@click.option(
+    "--log-format", type=click.Choice(["json", "console"]), help="Log format [default: json]."
+)
+def serve(
+    listen: str | None,
+    metrics_listen: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    log_format: str | None,
+) -> None:
+    """Run the memory server until SIGTERM or Ctrl-C.
+
+    With no configuration it runs everything embedded: PostgreSQL with pgvector in
+    ./data, the local ONNX embedder, gRPC on localhost:50051.
+    """
+    from mem0stack_server.obs import logging as obs_logging
+
+    settings = _settings(
+        listen=listen,
+        metrics_listen=metrics_listen,
+        data_dir=data_dir,
+        database_url=database_url,
+        log_format=log_format,
+    )
+    obs_logging.configure(settings.log_level, settings.log_format)
+    # The embedded PostgreSQL is forked before gRPC starts any thread.
+    dsn = _database_url(settings)
+
+    from mem0stack_server.api.server import serve as run_server
+    from mem0stack_server.store.database import EmbeddingMismatchError
+
+    try:
+        asyncio.run(run_server(settings, dsn))
+    except EmbeddingMismatchError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+
+
+@cli.group()
+def keys() -> None:
+    """Create, list and revoke API keys."""
+
+
+def _with_keys(settings: Settings, action: Callable[[Any], Awaitable[T]]) -> T:
+    from mem0stack_server.api.server import build_embedder, open_database
+    from mem0stack_server.store.keys import KeyStore
+
+    dsn = _database_url(settings)
+
+    async def run() -> T:
+        embedder = build_embedder(settings)
+        pool = await open_database(settings, dsn, embedder)
+        try:
+            return await action(KeyStore(pool))
+        finally:
+            await pool.close()
+            await embedder.aclose()
+
+    return asyncio.run(run())
+
+
+@keys.command("create")
+@click.option("--admin", is_flag=True, help="An admin key: reaches every user.")
+@click.option("--user", "users", multiple=True, help="A user id the key may reach (repeatable).")
+@click.option("--label", default="", help="A note to recognise the key by.")
+@_data_dir
+@_database_url_opt
+def keys_create(
+    admin: bool, users: tuple[str, ...], label: str, data_dir: Path | None, database_url: str | None
+) -> None:
+    """Create an API key and print it once (only its hash is stored).
+
+    \b
+    Examples:
+      mem0stack keys create --admin --label ops
+      mem0stack keys create --user alice --user alice-work
+    """
+    from mem0stack_server.auth import keys as api_keys
+    from mem0stack_server.core.names import parse_parent
+
+    if admin == bool(users):
+        raise click.UsageError("give either --admin or at least one --user")
+    for user in users:
+        try:
+            parse_parent(f"users/{user}")
+        except Exception as exc:
+            raise click.BadParameter(f"invalid user id {user!r}", param_hint="--user") from exc
+    key, key_id, secret_hash = api_keys.generate()
+    role = "admin" if admin else "user"
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    _with_keys(settings, lambda store: store.create(key_id, secret_hash, role, users, label))
+    console.print(f"created {role} key [bold]{key_id}[/bold]; it is shown only now:")
+    click.echo(key)
+
+
+@keys.command("list")
+@_data_dir
+@_database_url_opt
+def keys_list(data_dir: Path | None, database_url: str | None) -> None:
+    """List API keys (ids, roles and users; never the secrets)."""
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    rows = _with_keys(settings, lambda store: store.list())
+    table = Table("id", "role", "users", "label", "created", "revoked")
+    for r in rows:
+        table.add_row(
+            r["id"],
+            r["role"],
+            ",".join(r["users"]),
+            r["label"],
+            r["create_time"].isoformat(timespec="seconds"),
+            r["revoke_time"].isoformat(timespec="seconds") if r["revoke_time"] else "",
+        )
+    Console().print(table)
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@_data_dir
+@_database_url_opt
+def keys_revoke(key_id: str, data_dir: Path | None, database_url: str | None) -> None:
+    """Revoke the key KEY_ID (running servers stop accepting it within seconds)."""
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    if not _with_keys(settings, lambda store: store.revoke(key_id)):
+        raise click.ClickException(f"no active key {key_id!r}")
+    console.print(f"revoked {key_id}")
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,160 @@
+"""PostgreSQL: the embedded server, the connection pool, and migrations."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import warnings
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from pgvector.asyncpg import register_vector
+
+log = logging.getLogger(__name__)
+
+# Any constant works; it only has to be the same in every replica.
+_MIGRATION_LOCK = 0x6D656D30
+
+
+class EmbeddingMismatchError(RuntimeError):
+    """The database was made with another embedding model or dimension."""
+
+
+def start_embedded(data_dir: Path) -> str:
+    """Start (or join) the embedded PostgreSQL in ``data_dir`` and return its URI.
+
+    pgserver forks the postmaster, so call this before any gRPC thread exists.
+    The server keeps running until the last process using it exits.
+    """
+    # pgserver logs every step at INFO and platformdirs warns that XDG_RUNTIME_DIR is
+    # unset (it falls back to /tmp); neither helps an operator.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver  # imported here: production deployments never load it
+
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
+    uri: str = server.get_uri()
+    log.info("embedded postgres ready", extra={"data_dir": str(data_dir)})
+    return uri
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await register_vector(conn)
+    await conn.set_type_codec(
+        "jsonb", encoder=_json_dumps, decoder=_json_loads, schema="pg_catalog", format="text"
+    )
+
+
+def _json_dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_loads(value: str) -> Any:
+    return json.loads(value)
+
+
+async def create_pool(dsn: str, *, min_size: int, max_size: int, ef_search: int) -> asyncpg.Pool:
+    """A pool whose connections speak pgvector and decode jsonb to Python values."""
+    # The vector type must exist before the pool's connections register its codec.
+    bootstrap = await asyncpg.connect(dsn)
+    try:
+        await bootstrap.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    finally:
+        await bootstrap.close()
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        server_settings={"hnsw.ef_search": str(ef_search), "jit": "off"},
+    )
+    assert pool is not None
+    return pool
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def _migrations() -> list[Migration]:
+    folder = resources.files("mem0stack_server.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            found.append(Migration(version, entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found, key=lambda m: m.version)
+
+
+async def migrate(pool: asyncpg.Pool, *, embedding_model: str, embedding_dim: int) -> None:
+    """Apply pending migrations under an advisory lock, then check the embedding model.
+
+    The lock makes concurrent replicas wait for the first one instead of racing. The
+    model and dimension are recorded on first start; starting later with a different
+    dimension raises EmbeddingMismatchError instead of corrupting search.
+    """
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        try:
+            await conn.execute(
+                """CREATE TABLE IF NOT EXISTS schema_migrations (
+                       version integer PRIMARY KEY,
+                       name text NOT NULL,
+                       checksum text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
+            applied = {
+                r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")
+            }
+            for migration in _migrations():
+                if migration.version in applied:
+                    continue
+                sql = migration.sql.replace("{{embedding_dim}}", str(embedding_dim))
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name, checksum) "
+                        "VALUES ($1, $2, $3)",
+                        migration.version,
+                        migration.name,
+                        hashlib.sha256(migration.sql.encode()).hexdigest(),
+                    )
+                log.info("applied migration", extra={"migration": migration.name})
+            await _check_embedding(conn, embedding_model, embedding_dim)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+
+
+async def _check_embedding(conn: asyncpg.Connection, model: str, dim: int) -> None:
+    rows = await conn.fetch(
+        "SELECT key, value FROM store_meta WHERE key IN ('embedding_model', 'embedding_dim')"
+    )
+    meta = {r["key"]: r["value"] for r in rows}
+    if not meta:
+        await conn.executemany(
+            "INSERT INTO store_meta (key, value) VALUES ($1, $2)",
+            [("embedding_model", model), ("embedding_dim", str(dim))],
+        )
+        return
+    if int(meta["embedding_dim"]) != dim:
+        raise EmbeddingMismatchError(
+            f"this database holds {meta['embedding_dim']}-dimensional embeddings from "
+            f"{meta['embedding_model']!r}, but the configured embedder {model!r} makes "
+            f"{dim}-dimensional ones; configure the original embedder or use a new database"
+        )
+    if meta["embedding_model"] != model:
+        log.warning(
+            "embedding model differs from the one the data was made with; search quality "
+            "will suffer until memories are re-embedded",
+            extra={"stored_model": meta["embedding_model"], "configured_model": model},
+        )

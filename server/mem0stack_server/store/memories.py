@@ -1,0 +1,338 @@
+"""SQL for memories, their revisions, the change feed and idempotent responses.
+
+Only this module writes SQL for those tables. Every write of a memory also writes its
+revision and its change event in the same transaction, so history and the Watch feed can
+never disagree with the data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import numpy as np
+
+from mem0stack_server.context import time_left
+
+MEMORY_COLUMNS = (
+    "id, user_id, agent_id, run_id, actor_id, role, memory_type, content, hash, metadata, "
+    "categories, state, superseded_by, version, create_time, update_time, expire_time, event_time"
+)
+
+# Revision event -> change-feed event.
+_FEED_EVENT = {
+    "CREATE": "CREATED",
+    "UPDATE": "UPDATED",
+    "SUPERSEDE": "SUPERSEDED",
+    "DELETE": "DELETED",
+}
+
+_INSERT_REVISION = """
+WITH revision AS (
+    INSERT INTO memory_revisions (memory_id, user_id, event, content_before, content_after,
+                                  metadata_before, metadata_after, actor, request_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    RETURNING id, memory_id, user_id)
+INSERT INTO memory_events (user_id, memory_id, event, revision_id)
+SELECT user_id, memory_id, $10, id FROM revision
+"""
+
+
+@dataclass(frozen=True)
+class NewMemory:
+    """A memory about to be inserted; every value is already validated."""
+
+    id: uuid.UUID
+    user_id: str
+    content: str
+    hash: str
+    embedding: np.ndarray
+    agent_id: str = ""
+    run_id: str = ""
+    actor_id: str = ""
+    role: str = ""
+    memory_type: str = "SEMANTIC"
+    metadata: dict[str, Any] | None = None
+    categories: Sequence[str] = ()
+    create_time: datetime | None = None
+    expire_time: datetime | None = None
+    event_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One history entry to record alongside a change."""
+
+    memory_id: uuid.UUID
+    user_id: str
+    event: str
+    content_before: str = ""
+    content_after: str = ""
+    metadata_before: dict[str, Any] | None = None
+    metadata_after: dict[str, Any] | None = None
+
+
+class MemoryStore:
+    """Queries over the memories tables, each bounded by the caller's deadline."""
+
+    def __init__(self, pool: asyncpg.Pool, *, timeout_s: float) -> None:
+        self.pool = pool
+        self.timeout_s = timeout_s
+
+    def _t(self) -> float:
+        return time_left(self.timeout_s)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    # Reads
+
+    async def get(
+        self,
+        user_id: str,
+        memory_id: uuid.UUID,
+        conn: asyncpg.Connection | None = None,
+        *,
+        for_update: bool = False,
+    ) -> asyncpg.Record | None:
+        sql = f"SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = $1 AND id = $2"
+        if for_update:
+            sql += " FOR UPDATE"
+        runner = conn or self.pool
+        row: asyncpg.Record | None = await runner.fetchrow(
+            sql, user_id, memory_id, timeout=self._t()
+        )
+        return row
+
+    async def fetch(self, sql: str, params: Sequence[Any]) -> list[asyncpg.Record]:
+        """Run a read built by the engine (list and search queries)."""
+        rows: list[asyncpg.Record] = await self.pool.fetch(sql, *params, timeout=self._t())
+        return rows
+
+    async def lock_existing(
+        self, conn: asyncpg.Connection, user_id: str, ids: Sequence[uuid.UUID]
+    ) -> set[uuid.UUID]:
+        """Which of ``ids`` exist for the user, locked until the transaction ends."""
+        rows = await conn.fetch(
+            "SELECT id FROM memories WHERE user_id = $1 AND id = ANY($2::uuid[]) FOR UPDATE",
+            user_id,
+            list(ids),
+            timeout=self._t(),
+        )
+        return {r["id"] for r in rows}
+
+    async def nearest_in_scope(
+        self, user_id: str, agent_id: str, run_id: str, embedding: np.ndarray, limit: int
+    ) -> list[asyncpg.Record]:
+        """The live memories of one scope closest to ``embedding``, with their similarity.
+
+        Exact, not HNSW: a single scope is small, and duplicate detection must not miss.
+        """
+        sql = f"""
+            WITH scoped AS MATERIALIZED (
+                SELECT {MEMORY_COLUMNS}, 1 - (embedding <=> $4) AS score
+                FROM memories
+                WHERE user_id = $1 AND agent_id = $2 AND run_id = $3 AND state = 'ACTIVE'
+                  AND (expire_time IS NULL OR expire_time > now()))
+            SELECT * FROM scoped ORDER BY score DESC LIMIT $5"""
+        rows: list[asyncpg.Record] = await self.pool.fetch(
+            sql, user_id, agent_id, run_id, embedding, limit, timeout=self._t()
+        )
+        return rows
+
+    async def revisions(
+        self, user_id: str, memory_id: uuid.UUID, after_id: int, limit: int
+    ) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self.pool.fetch(
+            """SELECT id, memory_id, user_id, event, content_before, content_after,
+                      metadata_before, metadata_after, actor, request_id, create_time
+               FROM memory_revisions
+               WHERE memory_id = $1 AND user_id = $2 AND id > $3
+               ORDER BY id LIMIT $4""",
+            memory_id,
+            user_id,
+            after_id,
+            limit,
+            timeout=self._t(),
+        )
+        return rows
+
+    # Writes (inside a transaction the engine holds)
+
+    async def insert(
+        self,
+        conn: asyncpg.Connection,
+        memories: Sequence[NewMemory],
+        now: datetime,
+        actor: str,
+        request_id: str,
+    ) -> None:
+        """Insert memories with their CREATE revisions and change events."""
+        await conn.executemany(
+            """INSERT INTO memories (id, user_id, agent_id, run_id, actor_id, role, memory_type,
+                                     content, hash, embedding, metadata, categories,
+                                     create_time, update_time, expire_time, event_time)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15)""",
+            [
+                (
+                    m.id,
+                    m.user_id,
+                    m.agent_id,
+                    m.run_id,
+                    m.actor_id,
+                    m.role,
+                    m.memory_type,
+                    m.content,
+                    m.hash,
+                    m.embedding,
+                    m.metadata or {},
+                    list(m.categories),
+                    m.create_time or now,
+                    m.expire_time,
+                    m.event_time,
+                )
+                for m in memories
+            ],
+            timeout=self._t(),
+        )
+        await self.record(
+            conn,
+            [
+                Revision(
+                    m.id,
+                    m.user_id,
+                    "CREATE",
+                    content_after=m.content,
+                    metadata_after=m.metadata or {},
+                )
+                for m in memories
+            ],
+            actor,
+            request_id,
+        )
+
+    async def record(
+        self, conn: asyncpg.Connection, revisions: Sequence[Revision], actor: str, request_id: str
+    ) -> None:
+        """Write revisions and their change events."""
+        if not revisions:
+            return
+        await conn.executemany(
+            _INSERT_REVISION,
+            [
+                (
+                    r.memory_id,
+                    r.user_id,
+                    r.event,
+                    r.content_before,
+                    r.content_after,
+                    r.metadata_before,
+                    r.metadata_after,
+                    actor,
+                    request_id,
+                    _FEED_EVENT[r.event],
+                )
+                for r in revisions
+            ],
+            timeout=self._t(),
+        )
+
+    async def update(
+        self,
+        conn: asyncpg.Connection,
+        user_id: str,
+        memory_id: uuid.UUID,
+        changes: dict[str, Any],
+        now: datetime,
+    ) -> asyncpg.Record:
+        """Apply column changes, bump the version and return the new row."""
+        assignments = []
+        params: list[Any] = [user_id, memory_id, now]
+        for column, value in changes.items():
+            params.append(value)
+            assignments.append(f"{column} = ${len(params)}")
+        sql = f"""UPDATE memories SET {", ".join([*assignments, "update_time = $3"])},
+                         version = version + 1
+                  WHERE user_id = $1 AND id = $2
+                  RETURNING {MEMORY_COLUMNS}"""
+        row: asyncpg.Record = await conn.fetchrow(sql, *params, timeout=self._t())
+        return row
+
+    async def delete_where(
+        self,
+        conn: asyncpg.Connection,
+        where_sql: str,
+        params: Sequence[Any],
+        actor: str,
+        request_id: str,
+    ) -> int:
+        """Delete every memory matching ``where_sql``, recording a DELETE revision for each.
+
+        One statement however many rows match: "delete all" really deletes all.
+        """
+        n = len(params)
+        sql = f"""
+            WITH deleted AS (
+                DELETE FROM memories WHERE {where_sql}
+                RETURNING id, user_id, content, metadata),
+            revision AS (
+                INSERT INTO memory_revisions (memory_id, user_id, event, content_before,
+                                              metadata_before, actor, request_id)
+                SELECT id, user_id, 'DELETE', content, metadata, ${n + 1}, ${n + 2} FROM deleted
+                RETURNING id, memory_id, user_id)
+            INSERT INTO memory_events (user_id, memory_id, event, revision_id)
+            SELECT user_id, memory_id, 'DELETED', id FROM revision"""
+        status: str = await conn.execute(sql, *params, actor, request_id, timeout=self._t())
+        return int(status.rsplit(" ", 1)[1])
+
+    # Idempotency
+
+    async def stored_response(
+        self, user_id: str, method: str, request_id: str
+    ) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await self.pool.fetchrow(
+            """SELECT request_hash, response FROM idempotency
+               WHERE user_id = $1 AND method = $2 AND request_id = $3
+                 AND create_time > now() - interval '24 hours'""",
+            user_id,
+            method,
+            request_id,
+            timeout=self._t(),
+        )
+        return row
+
+    async def store_response(
+        self,
+        conn: asyncpg.Connection,
+        user_id: str,
+        method: str,
+        request_id: str,
+        request_hash: bytes,
+        response: bytes,
+    ) -> None:
+        """Remember a response; a concurrent duplicate makes this raise UniqueViolationError."""
+        await conn.execute(
+            """DELETE FROM idempotency WHERE user_id = $1 AND method = $2 AND request_id = $3
+                 AND create_time <= now() - interval '24 hours'""",
+            user_id,
+            method,
+            request_id,
+            timeout=self._t(),
+        )
+        await conn.execute(
+            """INSERT INTO idempotency (user_id, method, request_id, request_hash, response)
+               VALUES ($1, $2, $3, $4, $5)""",
+            user_id,
+            method,
+            request_id,
+            request_hash,
+            response,
+            timeout=self._t(),
+        )

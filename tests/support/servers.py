@@ -1,0 +1,115 @@
+"""Start and stop real `mem0stack serve` processes for tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class ServerProcess:
+    """A server subprocess on a given database and port."""
+
+    def __init__(self, database_url: str, port: int, env: dict[str, str] | None = None) -> None:
+        self.database_url = database_url
+        self.port = port
+        self.env = env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"mem0stack-test-{port}.log"
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        env = {
+            **os.environ,
+            "MEM0STACK_DATABASE_URL": self.database_url,
+            "MEM0STACK_LISTEN": self.target,
+            "MEM0STACK_METRICS_LISTEN": "",
+            "MEM0STACK_GRACE_PERIOD_S": "2",
+            **self.env,
+        }
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mem0stack_server.cli.main", "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+        self.wait_serving(timeout_s)
+
+    def wait_serving(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()[-4000:]}")
+            try:
+                with grpc.insecure_channel(self.target) as channel:
+                    reply = health_pb2_grpc.HealthStub(channel).Check(
+                        health_pb2.HealthCheckRequest(), timeout=1
+                    )
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(
+            f"server not serving after {timeout_s}s:\n{self.log_path.read_text()[-4000:]}"
+        )
+
+    def stop(self) -> int:
+        """SIGTERM and wait for the graceful shutdown; returns the exit code."""
+        if self.process is None:
+            return 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self.process = None
+        return code
+
+    def logs(self) -> str:
+        return self.log_path.read_text()
+
+    @asynccontextmanager
+    async def channel(self, api_key: str | None = None) -> AsyncIterator[grpc.aio.Channel]:
+        interceptors: Sequence[grpc.aio.ClientInterceptor] = ()
+        if api_key is not None:
+            interceptors = (BearerInterceptor(api_key),)
+        async with grpc.aio.insecure_channel(self.target, interceptors=interceptors) as channel:
+            yield channel
+
+
+class BearerInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Adds ``authorization: Bearer <key>`` to every unary call."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    async def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        metadata = [*(details.metadata or ()), ("authorization", f"Bearer {self.key}")]
+        details = details._replace(metadata=metadata)
+        return await continuation(details, request)
