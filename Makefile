@@ -7,6 +7,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
+
+# Parts of the build kept beside what they build (gateway, clients, ...). Each may add
+# targets to GENERATE_TARGETS, CHECK_TARGETS (drift checks) and TEST_TARGETS.
+GENERATE_TARGETS :=
+CHECK_TARGETS :=
+TEST_TARGETS :=
+-include make/*.mk
 .PHONY: help setup run test test-unit test-integration lint fmt generate check-generated proto-deps lock bench clean
 
 help: ## List the targets
@@ -24,9 +31,10 @@ setup: $(STAMP) proto-deps ## Create .venv and install every pinned dependency
 run: setup ## Run the server on the embedded default (PostgreSQL in ./data, gRPC on localhost:50051)
 	$(BIN)/mem0stack serve
 
-test: setup ## Run every test (lint, generated-code drift, unit, integration)
+test: setup ## Run every test (lint, generated-code drift, unit, integration, clients)
 	$(MAKE) --no-print-directory lint check-generated
 	$(BIN)/python -m pytest
+	$(if $(TEST_TARGETS),$(MAKE) --no-print-directory $(TEST_TARGETS))
 
 test-unit: setup ## Run the unit tests only
 	$(BIN)/python -m pytest tests/unit
@@ -36,13 +44,13 @@ test-integration: setup ## Run the integration tests only
 
 lint: setup ## buf lint and format check, ruff, mypy --strict
 	$(BIN)/buf lint
-	$(BIN)/buf format --diff --exit-code proto/mem0stack
+	$(BIN)/buf format --diff --exit-code --path proto/mem0stack
 	$(BIN)/ruff check server tests scripts
 	$(BIN)/ruff format --check server tests scripts
 	$(BIN)/mypy
 
 fmt: setup ## Format proto and Python sources
-	$(BIN)/buf format -w proto/mem0stack
+	$(BIN)/buf format -w --path proto/mem0stack
 	$(BIN)/ruff format server tests scripts
 	$(BIN)/ruff check --fix server tests scripts
 
@@ -51,9 +59,11 @@ proto-deps: $(STAMP) ## Lay out the google/api and google/rpc protos from the pi
 
 generate: setup ## Regenerate all code from the proto
 	VENV=$(VENV) scripts/gen_python.sh
+	$(if $(GENERATE_TARGETS),$(MAKE) --no-print-directory $(GENERATE_TARGETS))
 
 check-generated: setup ## Fail when the committed generated code differs from a fresh generation
 	VENV=$(VENV) scripts/check_generated.sh
+	$(if $(CHECK_TARGETS),$(MAKE) --no-print-directory $(CHECK_TARGETS))
 
 lock: ## Re-pin requirements.lock from requirements.in (in a scratch venv)
 	rm -rf /tmp/mem0stack-lock && $(PYTHON) -m venv /tmp/mem0stack-lock

@@ -13,6 +13,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -51,7 +52,9 @@ def make_database(pg_root_dsn: str):  # type: ignore[no-untyped-def]
             finally:
                 await conn.close()
 
-        asyncio.run(create())
+        # Fixtures may run inside the test's event loop: use a thread with its own.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, create()).result()
         return _with_database(pg_root_dsn, name)
 
     return make

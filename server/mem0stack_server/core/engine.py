@@ -393,20 +393,26 @@ class MemoryEngine:
                 raise invalid("INVALID_ARGUMENT", "min_score", "must be between -1 and 1")
             min_score = req.min_score
         mode = req.mode or _MODES[self.settings.default_search_mode]
+        mode_name = svc.SearchMemoriesRequest.Mode.Name(mode).lower()
         where = self._where(
-            req.filter, show_expired=req.show_expired, first_param=search_sql.FIRST_FILTER_PARAM
+            req.filter,
+            show_expired=req.show_expired,
+            first_param=search_sql.FIRST_FILTER_PARAM[mode_name],
         )
-        params = [user_id, query, vector, min_score, top_k, *where.params]
+        params: list[Any] = [user_id, vector, min_score, top_k]
+        if mode_name != "vector":
+            params.append(query)
+        params += where.params
 
         def statement(exact: bool) -> str:
-            if mode == svc.SearchMemoriesRequest.KEYWORD:
+            if mode_name == "keyword":
                 return search_sql.keyword_sql(where.sql)
-            if mode == svc.SearchMemoriesRequest.VECTOR:
+            if mode_name == "vector":
                 return search_sql.vector_sql(where.sql, exact=exact)
             return search_sql.hybrid_sql(where.sql, exact=exact)
 
         rows = await self.store.fetch(statement(exact=False), params)
-        if len(rows) < top_k and mode != svc.SearchMemoriesRequest.KEYWORD:
+        if len(rows) < top_k and mode_name != "keyword":
             # The HNSW scan filters after the fact and can come up short in a small or
             # heavily filtered scope; an exact scan of that scope cannot.
             rows = await self.store.fetch(statement(exact=True), params)

@@ -26,13 +26,14 @@ MIN_CANDIDATES = 40
 # change the tsquery's syntax.
 _OR_QUERY = (
     "(SELECT to_tsquery('simple', coalesce(string_agg(quote_literal(lexeme), ' | '), ''))"
-    " AS tsq FROM unnest(tsvector_to_array(to_tsvector('english', $2))) AS lexeme)"
+    " AS tsq FROM unnest(tsvector_to_array(to_tsvector('english', $5))) AS lexeme)"
 )
 
 
-# Parameters every search statement shares; the filter's own start at FIRST_FILTER_PARAM.
-# $1 user id, $2 query text, $3 query embedding, $4 minimum cosine similarity, $5 limit.
-FIRST_FILTER_PARAM = 6
+# Parameters every search statement shares: $1 user id, $2 query embedding, $3 minimum
+# cosine similarity, $4 limit; statements that match words also take $5, the query text.
+# The filter's own parameters follow.
+FIRST_FILTER_PARAM = {"vector": 5, "keyword": 6, "hybrid": 6}
 NO_MIN_SCORE = -2.0  # below any cosine similarity
 
 
@@ -42,41 +43,41 @@ def vector_sql(where_sql: str, *, exact: bool) -> str:
         # MATERIALIZED keeps the planner from pushing the ORDER BY into the HNSW index.
         return f"""
             WITH scoped AS MATERIALIZED (
-                SELECT {MEMORY_COLUMNS}, 1 - (embedding <=> $3) AS score
+                SELECT {MEMORY_COLUMNS}, 1 - (embedding <=> $2) AS score
                 FROM memories WHERE user_id = $1 AND {where_sql})
-            SELECT * FROM scoped WHERE score >= $4 ORDER BY score DESC LIMIT $5"""
+            SELECT * FROM scoped WHERE score >= $3 ORDER BY score DESC LIMIT $4"""
     return f"""
-        SELECT {MEMORY_COLUMNS}, 1 - (embedding <=> $3) AS score
+        SELECT {MEMORY_COLUMNS}, 1 - (embedding <=> $2) AS score
         FROM memories
-        WHERE user_id = $1 AND {where_sql} AND 1 - (embedding <=> $3) >= $4
-        ORDER BY embedding <=> $3 LIMIT $5"""
+        WHERE user_id = $1 AND {where_sql} AND 1 - (embedding <=> $2) >= $3
+        ORDER BY embedding <=> $2 LIMIT $4"""
 
 
 def keyword_sql(where_sql: str) -> str:
     """Memories matching any query word, best full-text rank first."""
     return f"""
-        SELECT {MEMORY_COLUMNS}, 1 - (embedding <=> $3) AS score
+        SELECT {MEMORY_COLUMNS}, 1 - (embedding <=> $2) AS score
         FROM memories, {_OR_QUERY} AS query
         WHERE user_id = $1 AND tsv @@ query.tsq AND {where_sql}
-          AND 1 - (embedding <=> $3) >= $4
-        ORDER BY ts_rank_cd(tsv, query.tsq) DESC, create_time DESC LIMIT $5"""
+          AND 1 - (embedding <=> $2) >= $3
+        ORDER BY ts_rank_cd(tsv, query.tsq) DESC, create_time DESC LIMIT $4"""
 
 
 def hybrid_sql(where_sql: str, *, exact: bool) -> str:
     """Both legs in one round trip, fused by reciprocal rank."""
-    candidates = f"greatest($5 * {CANDIDATE_FACTOR}, {MIN_CANDIDATES})"
+    candidates = f"greatest($4 * {CANDIDATE_FACTOR}, {MIN_CANDIDATES})"
     if exact:
         nearest = f"""
             scoped AS MATERIALIZED (
-                SELECT id, embedding <=> $3 AS distance FROM memories
+                SELECT id, embedding <=> $2 AS distance FROM memories
                 WHERE user_id = $1 AND {where_sql}),
             nearest AS (SELECT id, distance FROM scoped ORDER BY distance LIMIT {candidates})"""
     else:
         nearest = f"""
             nearest AS (
-                SELECT id, embedding <=> $3 AS distance FROM memories
+                SELECT id, embedding <=> $2 AS distance FROM memories
                 WHERE user_id = $1 AND {where_sql}
-                ORDER BY embedding <=> $3 LIMIT {candidates})"""
+                ORDER BY embedding <=> $2 LIMIT {candidates})"""
     columns = ", ".join("m." + c.strip() for c in MEMORY_COLUMNS.split(","))
     return f"""
         WITH {nearest},
@@ -93,7 +94,7 @@ def hybrid_sql(where_sql: str, *, exact: bool) -> str:
                      + coalesce(1.0 / ({RRF_K} + k.rank), 0) AS rrf
             FROM vector_leg AS v FULL JOIN keyword_leg AS k USING (id)),
         ranked AS (
-            SELECT {columns}, 1 - (m.embedding <=> $3) AS score, fused.rrf
+            SELECT {columns}, 1 - (m.embedding <=> $2) AS score, fused.rrf
             FROM fused JOIN memories AS m USING (id))
-        SELECT * FROM ranked WHERE score >= $4
-        ORDER BY rrf DESC, score DESC LIMIT $5"""
+        SELECT * FROM ranked WHERE score >= $3
+        ORDER BY rrf DESC, score DESC LIMIT $4"""

@@ -205,10 +205,13 @@ class MicroBatcher:
         self._closed = True
         worker, self._worker = self._worker, None
         if worker is not None and not worker.done():
-            worker.cancel()
-            if worker.get_loop() is asyncio.get_running_loop():
+            worker_loop = worker.get_loop()
+            if worker_loop is asyncio.get_running_loop():
+                worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
+            elif not worker_loop.is_closed():  # closed from another thread's loop
+                worker_loop.call_soon_threadsafe(worker.cancel)
         self._fail_pending(EmbedderError("embedder is closed"))
         # Waits for a run already on the thread; done off the loop since it blocks.
         await asyncio.to_thread(self._executor.shutdown, wait=True)

@@ -73,7 +73,9 @@ class OpenAIEmbedder:
         key = api_key or os.environ.get("OPENAI_API_KEY")
         if not key:
             if base_url is None:
-                raise EmbedderConfigError("the openai embedder needs an api_key for api.openai.com")
+                raise EmbedderConfigError(
+                    "the openai embedder needs an api_key (or OPENAI_API_KEY) for api.openai.com"
+                )
             # Self-hosted OpenAI-compatible servers usually ignore the key, but the
             # client insists on one.
             key = "unused"
@@ -87,6 +89,8 @@ class OpenAIEmbedder:
         self._client = openai.AsyncOpenAI(
             base_url=base_url, api_key=key, timeout=timeout_s, max_retries=max_retries
         )
+        # Bulk imports send several batches at once; the bound keeps one import from
+        # opening dozens of connections and tripping the endpoint's rate limits.
         self._slots = asyncio.Semaphore(max_concurrency)
         self._cache = VectorCache(cache_size)
         self._closed = False
@@ -123,18 +127,14 @@ class OpenAIEmbedder:
         inputs = [text if text else " " for text in texts]
         async with self._slots:
             try:
-                if self._send_dimensions:
-                    response = await self._client.embeddings.create(
-                        model=self.model,
-                        input=inputs,
-                        dimensions=self.dimension,
-                        encoding_format="float",
-                    )
-                else:
-                    # "float" because several compatible servers lack base64 output.
-                    response = await self._client.embeddings.create(
-                        model=self.model, input=inputs, encoding_format="float"
-                    )
+                response = await self._client.embeddings.create(
+                    model=self.model,
+                    input=inputs,
+                    dimensions=self.dimension if self._send_dimensions else openai.omit,
+                    # Floats, not the client's default base64: several compatible
+                    # servers cannot produce base64.
+                    encoding_format="float",
+                )
             except openai.OpenAIError as exc:
                 raise EmbedderError(self._describe(exc)) from exc
             except Exception as exc:  # e.g. a reply that is not JSON at all
@@ -198,14 +198,17 @@ class OpenAIEmbedder:
         return vector.astype(np.float64)
 
     def _where(self) -> str:
-        return self.base_url or "api.openai.com"
+        # The client's resolved URL: it may come from OPENAI_BASE_URL, not from us.
+        return str(self._client.base_url).rstrip("/")
 
     def _describe(self, exc: openai.OpenAIError) -> str:
         where = self._where()
         if isinstance(exc, openai.APITimeoutError):
             return f"embedding endpoint {where} timed out (after retries)"
         if isinstance(exc, openai.APIConnectionError):
-            return f"cannot reach embedding endpoint {where} (after retries): {exc}"
+            # The client's own text is just "Connection error."; the cause says why.
+            cause = exc.__cause__ or exc
+            return f"cannot reach embedding endpoint {where} (after retries): {_short(str(cause))}"
         if isinstance(exc, openai.AuthenticationError):
             return f"embedding endpoint {where} rejected the api key (401)"
         if isinstance(exc, openai.NotFoundError):
@@ -214,7 +217,10 @@ class OpenAIEmbedder:
                 f"or unknown model {self.model!r}"
             )
         if isinstance(exc, openai.APIStatusError):
-            detail = _short(exc.message)
+            # The client prefixes "Error code: N - "; the server's own words are clearer.
+            body = exc.body
+            message = body.get("message") if isinstance(body, dict) else None
+            detail = _short(message if isinstance(message, str) else exc.message)
             return f"embedding endpoint {where} answered HTTP {exc.status_code}: {detail}"
         return f"embedding endpoint {where} failed: {type(exc).__name__}: {_short(str(exc))}"
 
