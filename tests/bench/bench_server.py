@@ -155,7 +155,7 @@ def main() -> None:
         pg.cleanup()
 
     table = Table(
-        title=f"mem0-stack server, {args.memories:,} memories, {platform.processor() or platform.machine()}"
+        title=f"mem0-stack server, {args.memories:,} memories, {platform.machine()}"
     )
     table.add_column("operation")
     for col in ("p50 ms", "p95 ms", "p99 ms"):

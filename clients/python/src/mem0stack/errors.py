@@ -64,7 +64,7 @@ class Mem0StackError(Exception):
     @property
     def retryable(self) -> bool:
         """Whether retrying the same call may succeed (UNAVAILABLE)."""
-        return self.code == grpc.StatusCode.UNAVAILABLE
+        return bool(self.code == grpc.StatusCode.UNAVAILABLE)
 
     @classmethod
     def from_rpc_error(cls, error: grpc.RpcError) -> Mem0StackError:
