@@ -72,6 +72,124 @@ class Settings(BaseSettings):
         "hybrid", description="Search mode when a request does not choose one."
     )
 
+    # LLM (fact extraction and reconciliation); see docs/llm.md
+    llm_model: str | None = Field(
+        None,
+        description="Chat model (for Azure OpenAI: the deployment name); setting it enables "
+        "the LLM path of AddMemories. Unset: no LLM, user messages are stored as they are.",
+    )
+    llm_base_url: str | None = Field(
+        None,
+        description="Base URL of the OpenAI-compatible chat API (Ollama, vLLM, llama.cpp, "
+        "Azure's /openai/v1/); unset uses OPENAI_BASE_URL, else api.openai.com.",
+    )
+    llm_api_key: SecretStr | None = Field(
+        None, description="API key of the chat API; unset uses OPENAI_API_KEY."
+    )
+    llm_api_version: str | None = Field(
+        None,
+        description="Azure OpenAI api-version, only for the classic per-deployment endpoints "
+        "(then llm_base_url is the resource URL); unset for every other endpoint.",
+    )
+    llm_temperature: float = Field(
+        0.0,
+        description="Sampling temperature; left out for models that reject it (reasoning models).",
+    )
+    llm_max_tokens: int | None = Field(
+        None, description="Cap on the tokens of one LLM answer; unset leaves it to the server."
+    )
+    llm_timeout_s: float = Field(60.0, description="Timeout of one LLM request.")
+    llm_max_retries: int = Field(
+        3,
+        description="Retries of an LLM request that failed with 429, 5xx, a timeout or no "
+        "connection (exponential backoff with jitter, honouring Retry-After).",
+    )
+    llm_backoff_base_s: float = Field(0.5, description="First retry delay; it doubles per retry.")
+    llm_backoff_max_s: float = Field(20.0, description="Longest delay between two retries.")
+    llm_max_concurrency: int = Field(4, description="Most LLM requests in flight at once.")
+    llm_breaker_failures: int = Field(
+        5,
+        description="Consecutive failed LLM requests that open the circuit breaker (calls then "
+        "fail at once with UNAVAILABLE until it closes).",
+    )
+    llm_breaker_reset_s: float = Field(
+        30.0, description="How long the circuit stays open before one trial request."
+    )
+    llm_structured_output: Literal["auto", "json_schema", "json_object", "tools", "off"] = Field(
+        "auto",
+        description="How JSON is asked for: auto tries json_schema, then json_object, then the "
+        "prompt alone when the endpoint rejects them; tools uses a forced tool call.",
+    )
+    llm_repair_attempts: int = Field(
+        1, description="Times an unparseable LLM answer is sent back once to be fixed."
+    )
+    llm_instructions: str = Field(
+        "", description="Extra fact-extraction instructions for every call of this deployment."
+    )
+    llm_categories: list[str] = Field(
+        [
+            "personal_details",
+            "family",
+            "professional_details",
+            "health",
+            "food",
+            "travel",
+            "sports",
+            "music",
+            "entertainment",
+            "technology",
+            "hobbies",
+            "fashion",
+            "milestones",
+            "preferences",
+            "misc",
+        ],
+        description="Categories the LLM may assign to a memory (JSON list in the environment).",
+    )
+    llm_extract_agent_facts: bool = Field(
+        False,
+        description="With an agent_id on the request, also extract what the assistant says "
+        "about itself (stored with role assistant).",
+    )
+    llm_candidates: int = Field(
+        5, description="Similar live memories retrieved per fact for reconciliation."
+    )
+    llm_candidate_min_score: float = Field(
+        0.2,
+        description="Cosine similarity below which a memory is not shown to the LLM as a "
+        "candidate; with none left the fact is added without a reconciliation call.",
+    )
+
+    # Background AddMemories (async_mode)
+    operation_queue_size: int = Field(
+        100, description="Queued background operations; more are RESOURCE_EXHAUSTED."
+    )
+    operation_workers: int = Field(2, description="Background operations run at once.")
+    operation_timeout_s: float = Field(600.0, description="Upper bound on one operation.")
+    operation_lease_s: float = Field(
+        60.0,
+        description="A running operation whose server stopped renewing it for this long is "
+        "run again (after a crash), by any replica.",
+    )
+    operation_max_attempts: int = Field(
+        3, description="Runs of one operation (crashes included) before it is marked failed."
+    )
+    operation_retention_h: float = Field(
+        168.0, description="Hours a finished operation stays readable with GetOperation."
+    )
+
+    # Streams
+    watch_checkpoint_s: float = Field(
+        15.0, description="Idle seconds after which WatchMemories sends a checkpoint."
+    )
+    watch_queue_size: int = Field(
+        10_000, description="Changes buffered per watcher before it is ended as too slow."
+    )
+    event_retention_hours: float = Field(
+        168.0, description="How long the change feed keeps entries (older cursors expire)."
+    )
+    import_batch_size: int = Field(256, description="Memories embedded and written per batch.")
+
     # Limits
     max_content_chars: int = Field(16_384, description="Longest memory content accepted.")
     max_batch_items: int = Field(1_000, description="Most memories or names in one batch call.")

@@ -154,9 +154,7 @@ def main() -> None:
         server.stop()
         pg.cleanup()
 
-    table = Table(
-        title=f"mem0-stack server, {args.memories:,} memories, {platform.machine()}"
-    )
+    table = Table(title=f"mem0-stack server, {args.memories:,} memories, {platform.machine()}")
     table.add_column("operation")
     for col in ("p50 ms", "p95 ms", "p99 ms"):
         table.add_column(col, justify="right")

@@ -126,17 +126,17 @@ class FakeEmbeddingServer:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def server() -> AsyncIterator[FakeEmbeddingServer]:
+async def fake_server() -> AsyncIterator[FakeEmbeddingServer]:
     srv = FakeEmbeddingServer()
     await srv.start()
     yield srv
     await srv.stop()
 
 
-def make(server: FakeEmbeddingServer, **overrides: Any) -> OpenAIEmbedder:
+def make(fake_server: FakeEmbeddingServer, **overrides: Any) -> OpenAIEmbedder:
     options: dict[str, Any] = {
         "model": "fake-embed",
-        "base_url": server.base_url,
+        "base_url": fake_server.base_url,
         "api_key": "test-key",
         "dimensions": DIM,
         "timeout_s": 5.0,
@@ -151,8 +151,8 @@ def make(server: FakeEmbeddingServer, **overrides: Any) -> OpenAIEmbedder:
 TEXTS = [f"memory number {i}" for i in range(10)]
 
 
-async def test_vectors_order_and_batches(server: FakeEmbeddingServer) -> None:
-    emb = make(server)
+async def test_vectors_order_and_batches(fake_server: FakeEmbeddingServer) -> None:
+    emb = make(fake_server)
     try:
         vectors = await emb.embed(TEXTS)
     finally:
@@ -163,15 +163,15 @@ async def test_vectors_order_and_batches(server: FakeEmbeddingServer) -> None:
     for i, text in enumerate(TEXTS):
         np.testing.assert_allclose(vectors[i], unit(fake_vector(text)), atol=1e-6)
     # batch_size 4: 4 + 4 + 2 inputs, each request asking for floats and the width.
-    assert sorted(len(r["input"]) for r in server.requests) == [2, 4, 4]
-    assert all(r["dimensions"] == DIM for r in server.requests)
-    assert all(r["encoding_format"] == "float" for r in server.requests)
-    assert all(r["model"] == "fake-embed" for r in server.requests)
+    assert sorted(len(r["input"]) for r in fake_server.requests) == [2, 4, 4]
+    assert all(r["dimensions"] == DIM for r in fake_server.requests)
+    assert all(r["encoding_format"] == "float" for r in fake_server.requests)
+    assert all(r["model"] == "fake-embed" for r in fake_server.requests)
 
 
-async def test_order_preserved_when_server_shuffles(server: FakeEmbeddingServer) -> None:
-    server.mode = "shuffle"
-    emb = make(server, batch_size=10)
+async def test_order_preserved_when_server_shuffles(fake_server: FakeEmbeddingServer) -> None:
+    fake_server.mode = "shuffle"
+    emb = make(fake_server, batch_size=10)
     try:
         vectors = await emb.embed(TEXTS)
     finally:
@@ -180,9 +180,9 @@ async def test_order_preserved_when_server_shuffles(server: FakeEmbeddingServer)
         np.testing.assert_allclose(vectors[i], unit(fake_vector(text)), atol=1e-6)
 
 
-async def test_base64_reply_is_decoded(server: FakeEmbeddingServer) -> None:
-    server.mode = "base64"
-    emb = make(server)
+async def test_base64_reply_is_decoded(fake_server: FakeEmbeddingServer) -> None:
+    fake_server.mode = "base64"
+    emb = make(fake_server)
     try:
         vectors = await emb.embed(TEXTS[:3])
     finally:
@@ -190,25 +190,25 @@ async def test_base64_reply_is_decoded(server: FakeEmbeddingServer) -> None:
     np.testing.assert_allclose(vectors[2], unit(fake_vector(TEXTS[2])), atol=1e-6)
 
 
-async def test_dimensions_not_sent_unless_configured(server: FakeEmbeddingServer) -> None:
-    emb = make(server, dimensions=DIM, send_dimensions=False)
+async def test_dimensions_not_sent_unless_configured(fake_server: FakeEmbeddingServer) -> None:
+    emb = make(fake_server, dimensions=DIM, send_dimensions=False)
     try:
         await emb.embed(["a", "b"])
     finally:
         await emb.aclose()
-    assert "dimensions" not in server.requests[-1]
+    assert "dimensions" not in fake_server.requests[-1]
 
 
-async def test_empty_string_and_cache(server: FakeEmbeddingServer) -> None:
-    emb = make(server)
+async def test_empty_string_and_cache(fake_server: FakeEmbeddingServer) -> None:
+    emb = make(fake_server)
     try:
         first = await emb.embed_one("")
         again = await emb.embed_one("")
         empty = await emb.embed([])
     finally:
         await emb.aclose()
-    assert server.requests[0]["input"] == [" "]  # OpenAI refuses "", a space is accepted
-    assert len(server.requests) == 1  # the second call was a cache hit
+    assert fake_server.requests[0]["input"] == [" "]  # OpenAI refuses "", a space is accepted
+    assert len(fake_server.requests) == 1  # the second call was a cache hit
     np.testing.assert_array_equal(first, again)
     assert empty.shape == (0, DIM)
 
@@ -222,9 +222,9 @@ async def test_empty_string_and_cache(server: FakeEmbeddingServer) -> None:
         ("duplicate_index", "index"),
     ],
 )
-async def test_bad_replies_raise(server: FakeEmbeddingServer, mode: str, message: str) -> None:
-    server.mode = mode
-    emb = make(server)
+async def test_bad_replies_raise(fake_server: FakeEmbeddingServer, mode: str, message: str) -> None:
+    fake_server.mode = mode
+    emb = make(fake_server)
     try:
         with pytest.raises(EmbedderError, match=message):
             await emb.embed(TEXTS[:4])
@@ -232,20 +232,20 @@ async def test_bad_replies_raise(server: FakeEmbeddingServer, mode: str, message
         await emb.aclose()
 
 
-async def test_server_error_after_retries(server: FakeEmbeddingServer) -> None:
-    server.mode = "error500"
-    emb = make(server, max_retries=2)
+async def test_server_error_after_retries(fake_server: FakeEmbeddingServer) -> None:
+    fake_server.mode = "error500"
+    emb = make(fake_server, max_retries=2)
     try:
         with pytest.raises(EmbedderError, match=r"HTTP 500.*model crashed"):
             await emb.embed_one("hello")
     finally:
         await emb.aclose()
-    assert len(server.requests) == 3  # first try + 2 retries
+    assert len(fake_server.requests) == 3  # first try + 2 retries
 
 
-async def test_timeout(server: FakeEmbeddingServer) -> None:
-    server.mode = "slow"
-    emb = make(server, timeout_s=0.2, max_retries=0)
+async def test_timeout(fake_server: FakeEmbeddingServer) -> None:
+    fake_server.mode = "slow"
+    emb = make(fake_server, timeout_s=0.2, max_retries=0)
     try:
         with pytest.raises(EmbedderError, match="timed out"):
             await emb.embed_one("hello")

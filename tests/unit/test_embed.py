@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +22,7 @@ from mem0stack_server.embed import (
 )
 from mem0stack_server.embed._batcher import split_chunks
 from mem0stack_server.embed._cache import VectorCache
+from mem0stack_server.embed._onnx_model import bundled_model_file, verify_model_file
 from mem0stack_server.embed._planning import plan_runs
 
 SENTENCES = [
@@ -184,11 +187,28 @@ async def test_closed_embedder_raises() -> None:
 def test_usable_from_a_new_event_loop() -> None:
     # The batcher binds to the loop of first use; once that loop has closed (as
     # between asyncio.run() calls) it must start afresh on the next one.
+    # Each asyncio.run() in a thread of its own, leaving this thread's loop alone.
     emb = LocalOnnxEmbedder(cache_size=0)
-    first = asyncio.run(emb.embed_one("loop one"))
-    second = asyncio.run(emb.embed_one("loop one"))
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(asyncio.run, emb.embed_one("loop one")).result()
+        second = pool.submit(asyncio.run, emb.embed_one("loop one")).result()
+        pool.submit(asyncio.run, emb.aclose()).result()
     assert cosine(first, second) > 0.9999
-    asyncio.run(emb.aclose())
+
+
+def test_model_file_is_verified(tmp_path: Path) -> None:
+    path, sha256, size = bundled_model_file()
+    verify_model_file(path, sha256, size)  # the installed model is intact
+    fake = tmp_path / "model.onnx"
+    fake.write_bytes(b"x" * size)
+    with pytest.raises(EmbedderConfigError, match="sha256"):
+        verify_model_file(fake, sha256, size)
+    with pytest.raises(EmbedderConfigError, match="bytes"):
+        verify_model_file(fake, sha256, size + 1)
+    with pytest.raises(EmbedderConfigError):
+        verify_model_file(tmp_path / "missing.onnx", sha256, size)
+    with pytest.raises(EmbedderConfigError, match="tokenizer"):
+        LocalOnnxEmbedder(tokenizer_path=tmp_path / "missing.json")
 
 
 # --- helpers ---------------------------------------------------------------------------

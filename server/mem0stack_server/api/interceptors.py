@@ -131,8 +131,8 @@ class ObservabilityInterceptor(_WrappingInterceptor):
         code = grpc.StatusCode.OK
         try:
             return await call()
-        except BaseException:
-            code = context.code() or grpc.StatusCode.UNKNOWN
+        except BaseException as exc:
+            code = _final_code(context, exc)
             raise
         finally:
             self._end(labels, code, start)
@@ -145,8 +145,8 @@ class ObservabilityInterceptor(_WrappingInterceptor):
         try:
             async for item in call():
                 yield item
-        except BaseException:
-            code = context.code() or grpc.StatusCode.UNKNOWN
+        except BaseException as exc:
+            code = _final_code(context, exc)
             raise
         finally:
             self._end(labels, code, start)
@@ -176,6 +176,16 @@ class ObservabilityInterceptor(_WrappingInterceptor):
                 "key_id": principal.key_id if principal else None,
             },
         )
+
+
+def _final_code(context: grpc.aio.ServicerContext, exc: BaseException) -> grpc.StatusCode:
+    """The status a call ended with; a client that went away is CANCELLED, not UNKNOWN."""
+    code = context.code()
+    if code is not None:
+        return code
+    if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
+        return grpc.StatusCode.CANCELLED
+    return grpc.StatusCode.UNKNOWN
 
 
 _SERVER_FAULTS = {

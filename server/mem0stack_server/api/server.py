@@ -7,6 +7,7 @@ import ipaddress
 import logging
 import signal
 from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncpg
 import grpc
@@ -25,10 +26,15 @@ from mem0stack_server.api.servicer import MemoryServicer
 from mem0stack_server.auth.authenticator import Authenticator
 from mem0stack_server.config import Settings
 from mem0stack_server.core.engine import MemoryEngine
+from mem0stack_server.core.feed import FeedListener, prune_events
+from mem0stack_server.core.operations import Operations
 from mem0stack_server.embed import Embedder, create_embedder
+from mem0stack_server.llm import LLMClient
+from mem0stack_server.llm import from_settings as llm_from_settings
 from mem0stack_server.store.database import create_pool, migrate
 from mem0stack_server.store.keys import KeyStore
 from mem0stack_server.store.memories import MemoryStore
+from mem0stack_server.store.operations import OperationStore
 
 log = logging.getLogger("mem0stack.server")
 
@@ -85,17 +91,30 @@ class RunningServer:
     embedder: Embedder
     port: int
     settings: Settings
+    listener: FeedListener
+    background: list[asyncio.Task[None]]
+    operations: Operations | None = None
+    llm: LLMClient | None = None
 
     async def stop(self) -> None:
         """Drain: report NOT_SERVING, let calls in flight finish, then close resources."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.grace_period_s)
+        if self.operations is not None:
+            await self.operations.stop(self.settings.grace_period_s)
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        await self.listener.close()
         await self.pool.close()
         await self.embedder.aclose()
+        if self.llm is not None:
+            await self.llm.aclose()
 
 
 async def start(settings: Settings, dsn: str) -> RunningServer:
     """Start serving on ``settings.listen``; the database must be reachable at ``dsn``."""
+    llm = llm_from_settings(settings)  # first: a configuration error stops start-up at once
     embedder = build_embedder(settings)
     pool = await open_database(settings, dsn, embedder)
     key_store = KeyStore(pool)
@@ -115,7 +134,14 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
             "create one with `mem0stack keys create --admin`"
         )
 
-    engine = MemoryEngine(settings, MemoryStore(pool, timeout_s=settings.db_timeout_s), embedder)
+    engine = MemoryEngine(
+        settings, MemoryStore(pool, timeout_s=settings.db_timeout_s), embedder, llm=llm
+    )
+    operations = Operations(
+        settings, OperationStore(pool, timeout_s=settings.db_timeout_s), engine.run_add
+    )
+    engine.operations = operations
+    await operations.start()
     server = grpc.aio.server(
         interceptors=[
             aio_server_interceptor(),  # type: ignore[no-untyped-call]
@@ -129,7 +155,11 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ],
     )
-    memory_service_pb2_grpc.add_MemoryServiceServicer_to_server(MemoryServicer(engine), server)
+    listener = FeedListener(dsn)
+    await listener.start()
+    memory_service_pb2_grpc.add_MemoryServiceServicer_to_server(
+        MemoryServicer(engine, listener), server
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -140,7 +170,34 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
     for service in ("", SERVICE_NAME):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", extra={"address": f"{host}:{bound}", "embedder": embedder.model})
-    return RunningServer(server, health_servicer, pool, embedder, bound, settings)
+    pruner = asyncio.create_task(
+        _prune_feed_periodically(pool, timedelta(hours=settings.event_retention_hours)),
+        name="feed-pruner",
+    )
+    return RunningServer(
+        server,
+        health_servicer,
+        pool,
+        embedder,
+        bound,
+        settings,
+        listener,
+        [pruner],
+        operations,
+        llm,
+    )
+
+
+async def _prune_feed_periodically(pool: asyncpg.Pool, retention: timedelta) -> None:
+    """Trim the change feed to its retention, at start-up and then hourly."""
+    while True:
+        try:
+            deleted = await prune_events(pool, retention)
+            if deleted:
+                log.info("pruned change feed", extra={"deleted": deleted})
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("could not prune the change feed: %s", exc)
+        await asyncio.sleep(3600)
 
 
 def start_metrics(settings: Settings) -> None:

@@ -7,13 +7,16 @@ caller cannot learn whether it exists; a parent it cannot reach is PERMISSION_DE
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import grpc
 from google.protobuf import empty_pb2
 
-from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc
+from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc, operation_pb2, streams_pb2
 from mem0stack.v1 import memory_service_pb2 as svc
 from mem0stack_server.api.interceptors import current_principal
 from mem0stack_server.context import request_id_var
+from mem0stack_server.core import feed, operations, transfer
 from mem0stack_server.core.engine import Caller, MemoryEngine
 from mem0stack_server.core.names import MemoryName, parse_memory_name, parse_parent
 from mem0stack_server.errors import not_found
@@ -41,8 +44,13 @@ def _caller(request_id: str = "") -> Caller:
 class MemoryServicer(memory_service_pb2_grpc.MemoryServiceServicer):
     """Thin transport layer over MemoryEngine."""
 
-    def __init__(self, engine: MemoryEngine) -> None:
+    def __init__(self, engine: MemoryEngine, listener: feed.FeedListener) -> None:
         self.engine = engine
+        self.listener = listener
+        settings = engine.settings
+        self.watch_settings = feed.WatchSettings(
+            checkpoint_s=settings.watch_checkpoint_s, queue_size=settings.watch_queue_size
+        )
 
     async def CreateMemory(
         self, request: svc.CreateMemoryRequest, context: grpc.aio.ServicerContext
@@ -99,3 +107,46 @@ class MemoryServicer(memory_service_pb2_grpc.MemoryServiceServicer):
         self, request: svc.ListMemoryRevisionsRequest, context: grpc.aio.ServicerContext
     ) -> svc.ListMemoryRevisionsResponse:
         return await self.engine.revisions(_memory(request.name), request)
+
+    async def WatchMemories(
+        self, request: streams_pb2.WatchMemoriesRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[streams_pb2.WatchMemoriesResponse]:
+        user_id = _user(request.parent)
+
+        async def ready() -> None:
+            await context.send_initial_metadata(())
+
+        async for message in feed.watch(
+            self.engine.store.pool, self.listener, self.watch_settings, user_id, request, ready
+        ):
+            yield message
+
+    async def ExportMemories(
+        self, request: streams_pb2.ExportMemoriesRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[streams_pb2.ExportMemoriesResponse]:
+        user_id = _user(request.parent)
+        async for message in transfer.export(self.engine.store.pool, user_id, request):
+            yield message
+
+    async def ImportMemories(
+        self,
+        request_iterator: AsyncIterator[streams_pb2.ImportMemoriesRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> streams_pb2.ImportMemoriesResponse:
+        caller = _caller()
+        importer = transfer.Importer(
+            self.engine.settings,
+            self.engine.store,
+            self.engine.embedder,
+            caller.actor,
+            caller.request_id,
+        )
+        return await importer.run(request_iterator, _user)
+
+    async def GetOperation(
+        self, request: operation_pb2.GetOperationRequest, context: grpc.aio.ServicerContext
+    ) -> operation_pb2.Operation:
+        user_id, operation_id = operations.parse_operation_name(request.name)
+        if not current_principal().can_reach(user_id):
+            raise operations.operation_not_found(request.name)
+        return await self.engine.get_operation(user_id, operation_id)

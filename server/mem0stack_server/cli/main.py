@@ -87,11 +87,12 @@ def serve(
     dsn = _database_url(settings)
 
     from mem0stack_server.api.server import serve as run_server
+    from mem0stack_server.llm import LLMConfigError
     from mem0stack_server.store.database import EmbeddingMismatchError
 
     try:
         asyncio.run(run_server(settings, dsn))
-    except EmbeddingMismatchError as exc:
+    except (EmbeddingMismatchError, LLMConfigError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         sys.exit(2)
 
@@ -183,6 +184,99 @@ def keys_revoke(key_id: str, data_dir: Path | None, database_url: str | None) ->
     if not _with_keys(settings, lambda store: store.revoke(key_id)):
         raise click.ClickException(f"no active key {key_id!r}")
     console.print(f"revoked {key_id}")
+
+
+_target = click.option(
+    "--target",
+    envvar="MEM0STACK_TARGET",
+    default="localhost:50051",
+    show_default=True,
+    help="The server's gRPC address (env MEM0STACK_TARGET).",
+)
+_api_key = click.option(
+    "--api-key", envvar="MEM0STACK_API_KEY", help="API key (env MEM0STACK_API_KEY)."
+)
+
+
+def _rpc_failed(exc: Exception) -> click.ClickException:
+    import grpc
+
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return click.ClickException(f"{exc.code().name}: {exc.details()}")
+    return click.ClickException(str(exc))
+
+
+@cli.command("export")
+@click.option("--user", required=True, help="The user whose memories to export.")
+@click.option(
+    "--filter", "filter_text", default="", help="AIP-160 filter, e.g. 'agent_id = \"a\"'."
+)
+@click.option("--include-embeddings", is_flag=True, help="Add each memory's embedding.")
+@click.option("--cursor", default="", help="Resume an interrupted export from this cursor.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.File("w", encoding="utf-8"),
+    default="-",
+    help="File [default: stdout].",
+)
+@_target
+@_api_key
+def export_command(
+    user: str,
+    filter_text: str,
+    include_embeddings: bool,
+    cursor: str,
+    output: Any,
+    target: str,
+    api_key: str | None,
+) -> None:
+    """Export a user's memories as JSON lines (one memory per line).
+
+    \b
+    Example:
+      mem0stack export --user alice -o alice.jsonl
+    """
+    from mem0stack_server.cli.transfer import export_memories
+
+    try:
+        count = asyncio.run(
+            export_memories(target, api_key, user, filter_text, include_embeddings, output, cursor)
+        )
+    except Exception as exc:
+        raise _rpc_failed(exc) from exc
+    console.print(f"exported {count:,} memories")
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--user", required=True, help="The user who will own the memories.")
+@_target
+@_api_key
+def import_command(file: Path, user: str, target: str, api_key: str | None) -> None:
+    """Import memories from a JSON lines FILE: our export, mem0 or OpenMemory.
+
+    Memories already imported (same source id) are skipped, so running it twice adds
+    nothing. Bad lines are reported with their number; the rest is imported.
+
+    \b
+    Example:
+      mem0stack import alice.jsonl --user alice
+    """
+    from mem0stack_server.cli.transfer import import_memories
+
+    try:
+        report = asyncio.run(import_memories(target, api_key, user, file))
+    except Exception as exc:
+        raise _rpc_failed(exc) from exc
+    for line, reason in report.failures:
+        console.print(f"[red]line {line}:[/red] {reason}")
+    console.print(
+        f"imported {report.imported:,}, skipped {report.skipped:,} already present, "
+        f"failed {len(report.failures):,}"
+    )
+    if report.failures:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 import grpc
@@ -20,7 +20,7 @@ import numpy as np
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message as ProtoMessage
 
-from mem0stack.v1 import memory_pb2
+from mem0stack.v1 import memory_pb2, operation_pb2
 from mem0stack.v1 import memory_service_pb2 as svc
 from mem0stack_server.config import Settings
 from mem0stack_server.core import filter as aip160
@@ -38,7 +38,13 @@ from mem0stack_server.core.pagination import decode_token, encode_token, fingerp
 from mem0stack_server.core.validation import Validator
 from mem0stack_server.embed import Embedder, EmbedderError
 from mem0stack_server.errors import ApiError, invalid, not_found, unavailable
+from mem0stack_server.obs import metrics
 from mem0stack_server.store.memories import MEMORY_COLUMNS, MemoryStore, NewMemory, Revision
+
+if TYPE_CHECKING:
+    from mem0stack_server.core.operations import Operations
+    from mem0stack_server.core.pipeline import Finish, InferencePipeline
+    from mem0stack_server.llm import LLMClient
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +76,41 @@ class Caller:
     request_id: str = ""
 
 
+@dataclass(frozen=True)
+class AddInput:
+    """The validated fields of an AddMemoriesRequest, other than its messages."""
+
+    agent_id: str
+    run_id: str
+    metadata: dict[str, Any]
+    categories: list[str]
+    infer: bool
+    memory_type: str
+
+
 class MemoryEngine:
     """Business logic of MemoryService."""
 
-    def __init__(self, settings: Settings, store: MemoryStore, embedder: Embedder) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: MemoryStore,
+        embedder: Embedder,
+        llm: LLMClient | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.embedder = embedder
         self.check = Validator(settings)
+        # The LLM path of AddMemories; None keeps the documented path without an LLM.
+        self.pipeline: InferencePipeline | None = None
+        if llm is not None:
+            # Imported here: the pipeline module imports this one.
+            from mem0stack_server.core.pipeline import InferencePipeline
+
+            self.pipeline = InferencePipeline(settings, store, self._embed, llm)
+        # Background AddMemories (async_mode); the server attaches it at start-up.
+        self.operations: Operations | None = None
 
     # Creating
 
@@ -215,11 +248,59 @@ class MemoryEngine:
             )
         return response_type.FromString(bytes(stored["response"]))
 
-    # AddMemories without an LLM
+    # AddMemories
 
     async def add(
         self, user_id: str, req: svc.AddMemoriesRequest, caller: Caller
     ) -> svc.AddMemoriesResponse:
+        """AddMemories: validate, then run now or (``async_mode``) queue an operation.
+
+        A retry with the same request_id gets the first answer: the events, or in async mode
+        the same operation.
+        """
+        self._check_add(req)
+        if req.async_mode:
+            if self.operations is None:
+                raise invalid("INVALID_ARGUMENT", "async_mode", "is not available on this server")
+            operations = self.operations
+
+            async def submit() -> svc.AddMemoriesResponse:
+                name = await operations.submit(user_id, req, caller)
+                return svc.AddMemoriesResponse(operation=name, usage=memory_pb2.TokenUsage())
+
+            return await self._idempotent(
+                user_id, "AddMemories", req, caller, submit, svc.AddMemoriesResponse
+            )
+
+        async def run() -> svc.AddMemoriesResponse:
+            return await self.run_add(user_id, req, caller)
+
+        return await self._idempotent(
+            user_id, "AddMemories", req, caller, run, svc.AddMemoriesResponse
+        )
+
+    async def run_add(
+        self,
+        user_id: str,
+        req: svc.AddMemoriesRequest,
+        caller: Caller,
+        finish: Finish | None = None,
+    ) -> svc.AddMemoriesResponse:
+        """Do the work of one AddMemories (now, or as a background operation).
+
+        ``finish`` runs inside the transaction of the changes, with the response. The
+        request is checked again: an operation may run on a server with other settings.
+        """
+        checked = self._check_add(req)
+        if self.pipeline is not None and checked.infer:
+            response = await self.pipeline.run(user_id, req, checked, caller, finish)
+        else:
+            response = await self._add_without_llm(user_id, req, checked, caller, finish)
+        for event in response.events:
+            metrics.MEMORY_EVENTS.labels(memory_pb2.MemoryEvent.Type.Name(event.type)).inc()
+        return response
+
+    def _check_add(self, req: svc.AddMemoriesRequest) -> AddInput:
         self.check.request_id(req.request_id)
         self.check.item_count(len(req.messages), "messages", self.settings.max_messages)
         for i, msg in enumerate(req.messages):
@@ -228,66 +309,99 @@ class MemoryEngine:
                 raise invalid(
                     "INVALID_ARGUMENT", f"messages[{i}].role", "must be user, assistant or system"
                 )
-        agent_id = self.check.scope_id(req.agent_id, "agent_id")
-        run_id = self.check.scope_id(req.run_id, "run_id")
-        metadata = self.check.metadata(from_struct(req.metadata), "metadata")
-        categories = self.check.categories(req.categories, "categories")
-        infer = req.infer if req.HasField("infer") else True
-        memory_type = memory_pb2.Memory.Type.Name(req.memory_type or memory_pb2.Memory.SEMANTIC)
+        checked = AddInput(
+            agent_id=self.check.scope_id(req.agent_id, "agent_id"),
+            run_id=self.check.scope_id(req.run_id, "run_id"),
+            metadata=self.check.metadata(from_struct(req.metadata), "metadata"),
+            categories=self.check.categories(req.categories, "categories"),
+            infer=req.infer if req.HasField("infer") else True,
+            memory_type=memory_pb2.Memory.Type.Name(req.memory_type or memory_pb2.Memory.SEMANTIC),
+        )
+        if self.pipeline is not None and checked.infer:
+            if checked.memory_type == "PROCEDURAL" and not checked.agent_id:
+                raise invalid(
+                    "INVALID_ARGUMENT",
+                    "agent_id",
+                    "is required with memory_type PROCEDURAL: the summary is the agent's",
+                )
+            if len(req.instructions) > self.settings.max_content_chars:
+                raise invalid(
+                    "INVALID_ARGUMENT",
+                    "instructions",
+                    f"is longer than {self.settings.max_content_chars} characters",
+                )
+        return checked
 
+    async def _add_without_llm(
+        self,
+        user_id: str,
+        req: svc.AddMemoriesRequest,
+        checked: AddInput,
+        caller: Caller,
+        finish: Finish | None,
+    ) -> svc.AddMemoriesResponse:
+        infer = checked.infer
         # Without an LLM, "inference" keeps what the user said: assistant and system turns
         # are context for an LLM, not facts about the user.
         chosen = [m for m in req.messages if m.role == "user"] if infer else list(req.messages)
-
-        async def run() -> svc.AddMemoriesResponse:
-            news = [
-                NewMemory(
-                    id=new_memory_id(),
-                    user_id=user_id,
-                    content=m.content,
-                    hash=content_hash(m.content),
-                    embedding=np.empty(0, dtype=np.float32),
-                    agent_id=agent_id,
-                    run_id=run_id,
-                    actor_id=m.name,
-                    role=m.role,
-                    memory_type=memory_type,
-                    metadata=metadata,
-                    categories=categories,
-                    event_time=m.time.ToDatetime(UTC) if m.HasField("time") else None,
-                )
-                for m in chosen
-            ]
-            vectors = await self._embed([n.content for n in news]) if news else np.empty((0, 0))
-            news = [_with_embedding(n, v) for n, v in zip(news, vectors, strict=True)]
-            events: list[memory_pb2.MemoryEvent] = []
-            to_insert: list[NewMemory] = []
-            if infer:
-                for new in news:
-                    known = await self._duplicate_of(new, to_insert)
-                    if known is not None:
-                        events.append(
-                            memory_pb2.MemoryEvent(type=memory_pb2.MemoryEvent.NOOP, memory=known)
-                        )
-                    else:
-                        to_insert.append(new)
-                        events.append(memory_pb2.MemoryEvent(type=memory_pb2.MemoryEvent.ADD))
-            else:
-                to_insert = news
-                events = [memory_pb2.MemoryEvent(type=memory_pb2.MemoryEvent.ADD) for _ in news]
-            now = datetime.now(UTC)
-            if to_insert:
-                async with self.store.transaction() as conn:
+        news = [
+            NewMemory(
+                id=new_memory_id(),
+                user_id=user_id,
+                content=m.content,
+                hash=content_hash(m.content),
+                embedding=np.empty(0, dtype=np.float32),
+                agent_id=checked.agent_id,
+                run_id=checked.run_id,
+                actor_id=m.name,
+                role=m.role,
+                memory_type=checked.memory_type,
+                metadata=checked.metadata,
+                categories=checked.categories,
+                event_time=m.time.ToDatetime(UTC) if m.HasField("time") else None,
+            )
+            for m in chosen
+        ]
+        vectors = await self._embed([n.content for n in news]) if news else np.empty((0, 0))
+        news = [_with_embedding(n, v) for n, v in zip(news, vectors, strict=True)]
+        events: list[memory_pb2.MemoryEvent] = []
+        to_insert: list[NewMemory] = []
+        if infer:
+            for new in news:
+                known = await self._duplicate_of(new, to_insert)
+                if known is not None:
+                    events.append(
+                        memory_pb2.MemoryEvent(type=memory_pb2.MemoryEvent.NOOP, memory=known)
+                    )
+                else:
+                    to_insert.append(new)
+                    events.append(memory_pb2.MemoryEvent(type=memory_pb2.MemoryEvent.ADD))
+        else:
+            to_insert = news
+            events = [memory_pb2.MemoryEvent(type=memory_pb2.MemoryEvent.ADD) for _ in news]
+        now = datetime.now(UTC)
+        added = iter(to_insert)
+        for event in events:
+            if event.type == memory_pb2.MemoryEvent.ADD:
+                event.memory.CopyFrom(memory_from_row(_row_of(next(added), now)))
+        response = svc.AddMemoriesResponse(events=events, usage=memory_pb2.TokenUsage())
+        if to_insert or finish is not None:
+            async with self.store.transaction() as conn:
+                if to_insert:
                     await self.store.insert(conn, to_insert, now, caller.actor, caller.request_id)
-            added = iter(to_insert)
-            for event in events:
-                if event.type == memory_pb2.MemoryEvent.ADD:
-                    event.memory.CopyFrom(memory_from_row(_row_of(next(added), now)))
-            return svc.AddMemoriesResponse(events=events, usage=memory_pb2.TokenUsage())
+                if finish is not None:
+                    await finish(conn, response)
+        return response
 
-        return await self._idempotent(
-            user_id, "AddMemories", req, caller, run, svc.AddMemoriesResponse
-        )
+    async def get_operation(self, user_id: str, operation_id: uuid.UUID) -> operation_pb2.Operation:
+        """GetOperation: a background AddMemories of this user."""
+        if self.operations is None:
+            raise ApiError(
+                grpc.StatusCode.NOT_FOUND,
+                "OPERATION_NOT_FOUND",
+                f"operation {operation_id} not found",
+            )
+        return await self.operations.get(user_id, operation_id)
 
     async def _duplicate_of(
         self, new: NewMemory, pending: list[NewMemory]
@@ -627,11 +741,11 @@ def _row_of(new: NewMemory, now: datetime) -> dict[str, Any]:
         "hash": new.hash,
         "metadata": new.metadata or {},
         "categories": list(new.categories),
-        "state": "ACTIVE",
+        "state": new.state,
         "superseded_by": None,
         "version": 1,
         "create_time": new.create_time or now,
-        "update_time": new.create_time or now,
+        "update_time": new.update_time or new.create_time or now,
         "expire_time": new.expire_time,
         "event_time": new.event_time,
     }

@@ -128,6 +128,9 @@ class Validator:
         norm = float(np.linalg.norm(vector))
         if norm == 0.0 or not math.isfinite(norm):
             raise invalid("INVALID_EMBEDDING", field, "must not be the zero vector")
+        if abs(norm - 1.0) < 1e-5:
+            # Already unit length (e.g. from an export): keep it bit for bit.
+            return vector
         normalised: np.ndarray = vector / norm
         return normalised
 

@@ -84,11 +84,14 @@ def verify_model_file(path: Path, sha256: str, size: int) -> None:
 def default_intra_op_threads() -> int:
     """Threads for one ONNX run: the usable cores, at most 4.
 
-    Measured on the 2-core target (median of 200 single queries; batches of 64):
-    1 thread 5.3 ms and ~150 sentences/s, 2 threads 3.5 ms and ~290 sentences/s, so
-    all cores win for both latency and throughput. Runs never overlap (one worker
-    thread), so the threads do not compete with each other. Past 4 the model is too
-    small to gain (not measured here).
+    Measured on the 2-core target through this module (median of 200 single queries;
+    640 short sentences in batches of 64), when nothing else was busy: 1 thread
+    5.3-6.5 ms and ~200 sentences/s; 2 threads 3.5-4.6 ms and 310-360 sentences/s.
+    So all cores win for both latency and throughput. When other processes keep the
+    cores busy the gap closes (1 thread was then sometimes ~10% faster), but it
+    never favours 1 thread by much, and spinning is off (below) to soften that case.
+    Runs never overlap (one worker thread), so the threads do not fight each other.
+    Past 4 the model is too small to gain (not measured here).
     """
     try:
         cores = len(os.sched_getaffinity(0))
@@ -127,6 +130,8 @@ class OnnxSentenceModel:
             raise EmbedderConfigError("max_seq_length must leave room for [CLS] and [SEP]")
         self.max_seq_length = max_seq_length
         self._tokenizer = self._load_tokenizer(tokenizer_path, max_seq_length)
+        pad = self._tokenizer.token_to_id("[PAD]")
+        self._pad_id = 0 if pad is None else int(pad)
         threads = intra_op_threads or default_intra_op_threads()
         try:
             self._session = ort.InferenceSession(
@@ -143,7 +148,10 @@ class OnnxSentenceModel:
             )
         # BERT exports usually take token_type_ids too; a single-segment input is all zeros.
         self._wants_token_types = "token_type_ids" in names
-        self._output_name = self._session.get_outputs()[0].name
+        outputs = [node.name for node in self._session.get_outputs()]
+        # Token states to pool ourselves, or a pooled output if that is all there is.
+        preferred = [n for n in ("last_hidden_state", "sentence_embedding") if n in outputs]
+        self._output_name = (preferred or outputs)[0]
         # One real run tells the width and pays the first-run allocation cost now, at
         # start-up, instead of on the first user request.
         self.dimension = int(self.encode([""]).shape[1])
@@ -179,7 +187,7 @@ class OnnxSentenceModel:
     def _run(self, rows: list[list[int]]) -> Vectors:
         """One ONNX run over rows padded to the longest; returns normalised mean-pooled rows."""
         width = max(len(row) for row in rows)
-        input_ids = np.zeros((len(rows), width), dtype=np.int64)  # 0 is [PAD]
+        input_ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
         for i, row in enumerate(rows):
             input_ids[i, : len(row)] = row

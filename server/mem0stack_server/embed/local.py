@@ -25,9 +25,10 @@ LOCAL_MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 #: Texts per model call. 64 amortises the fixed per-run cost (per-sentence time is
 #: flat from ~32 up) while keeping one batch of short texts around 0.2 s.
 DEFAULT_MAX_BATCH_TEXTS = 64
-#: Characters per model call (~2000 English tokens, ~0.4 s on 2 cores): bounds how long
-#: a query can wait behind a batch of long texts.
-DEFAULT_MAX_BATCH_CHARS = 8192
+#: Characters per model call (~1000 English tokens, ~0.2 s on 2 cores): bounds how long
+#: a query can wait behind a batch of long texts. Per-token cost is flat from ~256
+#: tokens per call up, so the bound costs no throughput.
+DEFAULT_MAX_BATCH_CHARS = 4096
 
 
 class LocalOnnxEmbedder:

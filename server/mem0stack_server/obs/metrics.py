@@ -27,3 +27,54 @@ MEMORY_EVENTS = Counter(
     "mem0stack_memory_events_total", "Memory changes by AddMemories event type.", ("event",)
 )
 DB_POOL_SIZE = Gauge("mem0stack_db_pool_connections", "Connections in the database pool.")
+
+# LLM calls (llm/client.py). `purpose` is the kind of request (extract_facts,
+# reconcile_memories, summarize_run); `outcome` is ok, timeout, connection_error,
+# rate_limited, server_error, client_error or circuit_open.
+LLM_REQUESTS = Counter(
+    "mem0stack_llm_requests_total", "LLM requests by purpose and outcome.", ("purpose", "outcome")
+)
+LLM_REQUEST_SECONDS = Histogram(
+    "mem0stack_llm_request_seconds",
+    "Time of one LLM HTTP request, failed ones included.",
+    ("purpose",),
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120),
+)
+LLM_RETRIES = Counter(
+    "mem0stack_llm_retries_total", "LLM requests retried, by what failed.", ("cause",)
+)
+LLM_TOKENS = Counter(
+    "mem0stack_llm_tokens_total", "LLM tokens consumed, prompt or completion.", ("kind",)
+)
+LLM_CIRCUIT_STATE = Gauge(
+    "mem0stack_llm_circuit_state", "LLM circuit breaker: 0 closed, 1 half-open, 2 open."
+)
+LLM_CIRCUIT_OPENED = Counter(
+    "mem0stack_llm_circuit_opened_total", "Times the LLM circuit breaker opened."
+)
+LLM_IN_FLIGHT = Gauge("mem0stack_llm_requests_in_flight", "LLM requests being sent now.")
+LLM_OUTPUT_REPAIRS = Counter(
+    "mem0stack_llm_output_repairs_total",
+    "Unparseable LLM answers sent back to be fixed, by whether the fix parsed.",
+    ("purpose", "result"),
+)
+LLM_OUTPUT_INVALID = Counter(
+    "mem0stack_llm_output_invalid_total",
+    "LLM answers that could not be parsed even after repair (the call failed).",
+    ("purpose",),
+)
+LLM_UNKNOWN_IDS = Counter(
+    "mem0stack_llm_unknown_ids_total",
+    "Reconciliation decisions naming a memory the LLM was not shown (ignored, reported).",
+)
+
+# Background AddMemories operations (core/operations.py).
+OPERATIONS_FINISHED = Counter(
+    "mem0stack_operations_finished_total", "Background operations finished, by state.", ("state",)
+)
+OPERATIONS_REJECTED = Counter(
+    "mem0stack_operations_rejected_total", "Background operations refused: the queue was full."
+)
+OPERATION_QUEUE_DEPTH = Gauge(
+    "mem0stack_operation_queue_depth", "Background operations waiting for a worker."
+)

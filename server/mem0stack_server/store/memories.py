@@ -1,8 +1,8 @@
-"""SQL for memories, their revisions, the change feed and idempotent responses.
+"""SQL for memories, their revisions and idempotent responses.
 
 Only this module writes SQL for those tables. Every write of a memory also writes its
-revision and its change event in the same transaction, so history and the Watch feed can
-never disagree with the data.
+revision in the same transaction; triggers add the change-feed event, so history and the
+Watch feed can never disagree with the data.
 """
 
 from __future__ import annotations
@@ -24,22 +24,10 @@ MEMORY_COLUMNS = (
     "categories, state, superseded_by, version, create_time, update_time, expire_time, event_time"
 )
 
-# Revision event -> change-feed event.
-_FEED_EVENT = {
-    "CREATE": "CREATED",
-    "UPDATE": "UPDATED",
-    "SUPERSEDE": "SUPERSEDED",
-    "DELETE": "DELETED",
-}
-
 _INSERT_REVISION = """
-WITH revision AS (
-    INSERT INTO memory_revisions (memory_id, user_id, event, content_before, content_after,
-                                  metadata_before, metadata_after, actor, request_id)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-    RETURNING id, memory_id, user_id)
-INSERT INTO memory_events (user_id, memory_id, event, revision_id)
-SELECT user_id, memory_id, $10, id FROM revision
+INSERT INTO memory_revisions (memory_id, user_id, event, content_before, content_after,
+                              metadata_before, metadata_after, actor, request_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 """
 
 
@@ -62,6 +50,10 @@ class NewMemory:
     create_time: datetime | None = None
     expire_time: datetime | None = None
     event_time: datetime | None = None
+    # Kept from the source system on import; a fresh memory is ACTIVE and created now.
+    update_time: datetime | None = None
+    state: str = "ACTIVE"
+    source_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,6 +108,16 @@ class MemoryStore:
         rows: list[asyncpg.Record] = await self.pool.fetch(sql, *params, timeout=self._t())
         return rows
 
+    async def imported_sources(self, user_id: str, source_ids: Sequence[str]) -> set[str]:
+        """Which of ``source_ids`` the user already has memories from."""
+        rows = await self.pool.fetch(
+            "SELECT source_id FROM memories WHERE user_id = $1 AND source_id = ANY($2::text[])",
+            user_id,
+            list(source_ids),
+            timeout=self._t(),
+        )
+        return {r["source_id"] for r in rows}
+
     async def lock_existing(
         self, conn: asyncpg.Connection, user_id: str, ids: Sequence[uuid.UUID]
     ) -> set[uuid.UUID]:
@@ -147,6 +149,55 @@ class MemoryStore:
         )
         return rows
 
+    async def similar_in_scope(
+        self,
+        user_id: str,
+        agent_id: str,
+        run_id: str,
+        embeddings: Sequence[np.ndarray],
+        limit: int,
+        min_score: float,
+    ) -> list[list[asyncpg.Record]]:
+        """For each embedding, the closest live non-procedural memories of one scope.
+
+        One round trip for all of an AddMemories call's facts. Exact, like
+        ``nearest_in_scope``: reconciliation must not miss the memory a fact contradicts.
+        Vectors travel as text because asyncpg cannot encode arrays of pgvector values.
+        """
+        if not embeddings:
+            return []
+        columns = ", ".join(f"s.{c.strip()}" for c in MEMORY_COLUMNS.split(","))
+        sql = f"""
+            WITH scoped AS MATERIALIZED (
+                SELECT {MEMORY_COLUMNS}, embedding
+                FROM memories
+                WHERE user_id = $1 AND agent_id = $2 AND run_id = $3 AND state = 'ACTIVE'
+                  AND memory_type <> 'PROCEDURAL'
+                  AND (expire_time IS NULL OR expire_time > now()))
+            SELECT q.i AS query, m.*
+            FROM unnest($4::text[]) WITH ORDINALITY AS q(v, i)
+            CROSS JOIN LATERAL (
+                SELECT {columns}, 1 - (s.embedding <=> q.v::vector) AS score
+                FROM scoped AS s
+                ORDER BY s.embedding <=> q.v::vector
+                LIMIT $5) AS m
+            WHERE m.score >= $6
+            ORDER BY q.i, m.score DESC"""
+        rows = await self.pool.fetch(
+            sql,
+            user_id,
+            agent_id,
+            run_id,
+            [_vector_text(e) for e in embeddings],
+            limit,
+            min_score,
+            timeout=self._t(),
+        )
+        found: list[list[asyncpg.Record]] = [[] for _ in embeddings]
+        for row in rows:
+            found[row["query"] - 1].append(row)
+        return found
+
     async def revisions(
         self, user_id: str, memory_id: uuid.UUID, after_id: int, limit: int
     ) -> list[asyncpg.Record]:
@@ -174,12 +225,14 @@ class MemoryStore:
         actor: str,
         request_id: str,
     ) -> None:
-        """Insert memories with their CREATE revisions and change events."""
+        """Insert memories with their CREATE revisions (triggers add the feed events)."""
         await conn.executemany(
             """INSERT INTO memories (id, user_id, agent_id, run_id, actor_id, role, memory_type,
                                      content, hash, embedding, metadata, categories,
-                                     create_time, update_time, expire_time, event_time)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15)""",
+                                     create_time, update_time, expire_time, event_time,
+                                     state, source_id)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                       $17, $18)""",
             [
                 (
                     m.id,
@@ -195,8 +248,11 @@ class MemoryStore:
                     m.metadata or {},
                     list(m.categories),
                     m.create_time or now,
+                    m.update_time or m.create_time or now,
                     m.expire_time,
                     m.event_time,
+                    m.state,
+                    m.source_id,
                 )
                 for m in memories
             ],
@@ -221,7 +277,7 @@ class MemoryStore:
     async def record(
         self, conn: asyncpg.Connection, revisions: Sequence[Revision], actor: str, request_id: str
     ) -> None:
-        """Write revisions and their change events."""
+        """Write revisions (the change feed is written by triggers on memories)."""
         if not revisions:
             return
         await conn.executemany(
@@ -237,7 +293,6 @@ class MemoryStore:
                     r.metadata_after,
                     actor,
                     request_id,
-                    _FEED_EVENT[r.event],
                 )
                 for r in revisions
             ],
@@ -281,16 +336,69 @@ class MemoryStore:
         sql = f"""
             WITH deleted AS (
                 DELETE FROM memories WHERE {where_sql}
-                RETURNING id, user_id, content, metadata),
-            revision AS (
-                INSERT INTO memory_revisions (memory_id, user_id, event, content_before,
-                                              metadata_before, actor, request_id)
-                SELECT id, user_id, 'DELETE', content, metadata, ${n + 1}, ${n + 2} FROM deleted
-                RETURNING id, memory_id, user_id)
-            INSERT INTO memory_events (user_id, memory_id, event, revision_id)
-            SELECT user_id, memory_id, 'DELETED', id FROM revision"""
+                RETURNING id, user_id, content, metadata)
+            INSERT INTO memory_revisions (memory_id, user_id, event, content_before,
+                                          metadata_before, actor, request_id)
+            SELECT id, user_id, 'DELETE', content, metadata, ${n + 1}, ${n + 2} FROM deleted"""
         status: str = await conn.execute(sql, *params, actor, request_id, timeout=self._t())
         return int(status.rsplit(" ", 1)[1])
+
+    async def lock_for_change(
+        self, conn: asyncpg.Connection, user_id: str, ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, asyncpg.Record]:
+        """The current rows of ``ids`` (those that still exist), locked until commit."""
+        rows = await conn.fetch(
+            f"""SELECT {MEMORY_COLUMNS} FROM memories
+                WHERE user_id = $1 AND id = ANY($2::uuid[]) ORDER BY id FOR UPDATE""",
+            user_id,
+            list(ids),
+            timeout=self._t(),
+        )
+        return {r["id"]: r for r in rows}
+
+    async def supersede(
+        self,
+        conn: asyncpg.Connection,
+        user_id: str,
+        old_id: uuid.UUID,
+        new_id: uuid.UUID,
+        now: datetime,
+        actor: str,
+        request_id: str,
+    ) -> asyncpg.Record:
+        """Mark ``old_id`` superseded by ``new_id`` (already inserted) and record it.
+
+        The old memory keeps its content; its state, successor, version and update time
+        change, and a SUPERSEDE revision says so.
+        """
+        row: asyncpg.Record = await conn.fetchrow(
+            f"""UPDATE memories SET state = 'SUPERSEDED', superseded_by = $3,
+                       version = version + 1, update_time = $4
+                WHERE user_id = $1 AND id = $2
+                RETURNING {MEMORY_COLUMNS}""",
+            user_id,
+            old_id,
+            new_id,
+            now,
+            timeout=self._t(),
+        )
+        await self.record(
+            conn,
+            [
+                Revision(
+                    old_id,
+                    user_id,
+                    "SUPERSEDE",
+                    content_before=row["content"],
+                    content_after=row["content"],
+                    metadata_before=row["metadata"],
+                    metadata_after=row["metadata"],
+                )
+            ],
+            actor,
+            request_id,
+        )
+        return row
 
     # Idempotency
 
@@ -336,3 +444,8 @@ class MemoryStore:
             response,
             timeout=self._t(),
         )
+
+
+def _vector_text(vector: np.ndarray) -> str:
+    """pgvector's text form; repr of each float32 value round-trips exactly."""
+    return "[" + ",".join(repr(float(x)) for x in vector.tolist()) + "]"

@@ -108,6 +108,34 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """INTERNAL: a bug in the server. The log line with the same request id has
     the details.
     """
+    INVALID_CURSOR: _ErrorReason.ValueType  # 26
+    """INVALID_ARGUMENT: a Watch or Export cursor is malformed or belongs to
+    another user.
+    """
+    CURSOR_EXPIRED: _ErrorReason.ValueType  # 27
+    """FAILED_PRECONDITION: the Watch cursor is older than the change feed
+    keeps (see the server's event retention); restart from an export, e.g.
+    metadata {oldest_cursor: "..."}.
+    """
+    WATCH_OVERFLOW: _ErrorReason.ValueType  # 28
+    """RESOURCE_EXHAUSTED: the watcher read too slowly and its buffer filled;
+    resume from metadata {cursor: "..."}, the last change delivered.
+    """
+    OPERATION_NOT_FOUND: _ErrorReason.ValueType  # 29
+    """NOT_FOUND: the operation does not exist, has expired, or belongs to a
+    user the caller cannot see, e.g. metadata {name:
+    "users/u1/operations/0190..."}.
+    """
+    OPERATION_QUEUE_FULL: _ErrorReason.ValueType  # 30
+    """RESOURCE_EXHAUSTED: the queue of background operations (async_mode) is
+    full; retry after RetryInfo, or call synchronously, e.g. metadata
+    {limit: "100"}.
+    """
+    CONCURRENT_CHANGE: _ErrorReason.ValueType  # 31
+    """ABORTED: memories this AddMemories call was reconciling changed under it
+    twice (another call for the same user and scope ran at the same time);
+    nothing of it was written. Retry the call.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the machine-readable cause of an error.
@@ -205,5 +233,33 @@ nothing was written.
 INTERNAL: ErrorReason.ValueType  # 25
 """INTERNAL: a bug in the server. The log line with the same request id has
 the details.
+"""
+INVALID_CURSOR: ErrorReason.ValueType  # 26
+"""INVALID_ARGUMENT: a Watch or Export cursor is malformed or belongs to
+another user.
+"""
+CURSOR_EXPIRED: ErrorReason.ValueType  # 27
+"""FAILED_PRECONDITION: the Watch cursor is older than the change feed
+keeps (see the server's event retention); restart from an export, e.g.
+metadata {oldest_cursor: "..."}.
+"""
+WATCH_OVERFLOW: ErrorReason.ValueType  # 28
+"""RESOURCE_EXHAUSTED: the watcher read too slowly and its buffer filled;
+resume from metadata {cursor: "..."}, the last change delivered.
+"""
+OPERATION_NOT_FOUND: ErrorReason.ValueType  # 29
+"""NOT_FOUND: the operation does not exist, has expired, or belongs to a
+user the caller cannot see, e.g. metadata {name:
+"users/u1/operations/0190..."}.
+"""
+OPERATION_QUEUE_FULL: ErrorReason.ValueType  # 30
+"""RESOURCE_EXHAUSTED: the queue of background operations (async_mode) is
+full; retry after RetryInfo, or call synchronously, e.g. metadata
+{limit: "100"}.
+"""
+CONCURRENT_CHANGE: ErrorReason.ValueType  # 31
+"""ABORTED: memories this AddMemories call was reconciling changed under it
+twice (another call for the same user and scope ran at the same time);
+nothing of it was written. Retry the call.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

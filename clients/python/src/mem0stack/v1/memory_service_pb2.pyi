@@ -227,7 +227,9 @@ class AddMemoriesResponse(_message.Message):
     WARNINGS_FIELD_NUMBER: _builtins.int
     OPERATION_FIELD_NUMBER: _builtins.int
     operation: _builtins.str
-    """operation is the id of the background operation in async mode."""
+    """operation is the name of the background operation in async mode,
+    `users/{user}/operations/{operation}`; read it with GetOperation.
+    """
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[_memory_pb2.MemoryEvent]:
         """events say what happened to each fact, in the order decided."""

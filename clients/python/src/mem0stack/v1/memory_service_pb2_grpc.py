@@ -6,6 +6,8 @@ import warnings
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from mem0stack.v1 import memory_pb2 as mem0stack_dot_v1_dot_memory__pb2
 from mem0stack.v1 import memory_service_pb2 as mem0stack_dot_v1_dot_memory__service__pb2
+from mem0stack.v1 import operation_pb2 as mem0stack_dot_v1_dot_operation__pb2
+from mem0stack.v1 import streams_pb2 as mem0stack_dot_v1_dot_streams__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -79,6 +81,21 @@ class MemoryServiceStub:
                 request_serializer=mem0stack_dot_v1_dot_memory__service__pb2.SearchMemoriesRequest.SerializeToString,
                 response_deserializer=mem0stack_dot_v1_dot_memory__service__pb2.SearchMemoriesResponse.FromString,
                 _registered_method=True)
+        self.WatchMemories = channel.unary_stream(
+                '/mem0stack.v1.MemoryService/WatchMemories',
+                request_serializer=mem0stack_dot_v1_dot_streams__pb2.WatchMemoriesRequest.SerializeToString,
+                response_deserializer=mem0stack_dot_v1_dot_streams__pb2.WatchMemoriesResponse.FromString,
+                _registered_method=True)
+        self.ExportMemories = channel.unary_stream(
+                '/mem0stack.v1.MemoryService/ExportMemories',
+                request_serializer=mem0stack_dot_v1_dot_streams__pb2.ExportMemoriesRequest.SerializeToString,
+                response_deserializer=mem0stack_dot_v1_dot_streams__pb2.ExportMemoriesResponse.FromString,
+                _registered_method=True)
+        self.ImportMemories = channel.stream_unary(
+                '/mem0stack.v1.MemoryService/ImportMemories',
+                request_serializer=mem0stack_dot_v1_dot_streams__pb2.ImportMemoriesRequest.SerializeToString,
+                response_deserializer=mem0stack_dot_v1_dot_streams__pb2.ImportMemoriesResponse.FromString,
+                _registered_method=True)
         self.UpdateMemory = channel.unary_unary(
                 '/mem0stack.v1.MemoryService/UpdateMemory',
                 request_serializer=mem0stack_dot_v1_dot_memory__service__pb2.UpdateMemoryRequest.SerializeToString,
@@ -98,6 +115,11 @@ class MemoryServiceStub:
                 '/mem0stack.v1.MemoryService/ListMemoryRevisions',
                 request_serializer=mem0stack_dot_v1_dot_memory__service__pb2.ListMemoryRevisionsRequest.SerializeToString,
                 response_deserializer=mem0stack_dot_v1_dot_memory__service__pb2.ListMemoryRevisionsResponse.FromString,
+                _registered_method=True)
+        self.GetOperation = channel.unary_unary(
+                '/mem0stack.v1.MemoryService/GetOperation',
+                request_serializer=mem0stack_dot_v1_dot_operation__pb2.GetOperationRequest.SerializeToString,
+                response_deserializer=mem0stack_dot_v1_dot_operation__pb2.Operation.FromString,
                 _registered_method=True)
 
 
@@ -171,6 +193,40 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchMemories(self, request, context):
+        """WatchMemories streams the changes of a user's memories in commit order,
+        from the change feed every server replica shares. Each message carries a
+        cursor; reconnecting with the last cursor misses nothing and repeats
+        nothing. When the stream is idle, a checkpoint message is sent at the
+        server's checkpoint interval. A consumer too slow for the feed gets
+        RESOURCE_EXHAUSTED (reason WATCH_OVERFLOW) with the cursor to resume
+        from in the ErrorInfo metadata.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportMemories(self, request, context):
+        """ExportMemories streams every memory of a user that matches a filter,
+        oldest first, from one consistent snapshot. Each message carries a
+        cursor from which an interrupted export resumes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportMemories(self, request_iterator, context):
+        """ImportMemories stores a stream of memories (from an export, or converted
+        from mem0 or OpenMemory), embedding them in batches. A memory already
+        imported (same source_id) is skipped; an invalid one is reported and the
+        rest continue. REST users send batches to BatchCreateMemories instead
+        (gateways disagree on client-streaming bodies, and the parent travels in
+        the first message, so the REST path names no user).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def UpdateMemory(self, request, context):
         """UpdateMemory changes a memory's content, metadata, categories or times.
         A content change computes a new embedding. Every update is recorded as a
@@ -199,6 +255,14 @@ class MemoryServiceServicer:
     def ListMemoryRevisions(self, request, context):
         """ListMemoryRevisions pages through the recorded changes of one memory,
         oldest first, including the changes of a memory since deleted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOperation(self, request, context):
+        """GetOperation returns a background AddMemories call (started with
+        `async_mode`): its state and, once done, its response or error.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -237,6 +301,21 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     request_deserializer=mem0stack_dot_v1_dot_memory__service__pb2.SearchMemoriesRequest.FromString,
                     response_serializer=mem0stack_dot_v1_dot_memory__service__pb2.SearchMemoriesResponse.SerializeToString,
             ),
+            'WatchMemories': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchMemories,
+                    request_deserializer=mem0stack_dot_v1_dot_streams__pb2.WatchMemoriesRequest.FromString,
+                    response_serializer=mem0stack_dot_v1_dot_streams__pb2.WatchMemoriesResponse.SerializeToString,
+            ),
+            'ExportMemories': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportMemories,
+                    request_deserializer=mem0stack_dot_v1_dot_streams__pb2.ExportMemoriesRequest.FromString,
+                    response_serializer=mem0stack_dot_v1_dot_streams__pb2.ExportMemoriesResponse.SerializeToString,
+            ),
+            'ImportMemories': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportMemories,
+                    request_deserializer=mem0stack_dot_v1_dot_streams__pb2.ImportMemoriesRequest.FromString,
+                    response_serializer=mem0stack_dot_v1_dot_streams__pb2.ImportMemoriesResponse.SerializeToString,
+            ),
             'UpdateMemory': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateMemory,
                     request_deserializer=mem0stack_dot_v1_dot_memory__service__pb2.UpdateMemoryRequest.FromString,
@@ -256,6 +335,11 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.ListMemoryRevisions,
                     request_deserializer=mem0stack_dot_v1_dot_memory__service__pb2.ListMemoryRevisionsRequest.FromString,
                     response_serializer=mem0stack_dot_v1_dot_memory__service__pb2.ListMemoryRevisionsResponse.SerializeToString,
+            ),
+            'GetOperation': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOperation,
+                    request_deserializer=mem0stack_dot_v1_dot_operation__pb2.GetOperationRequest.FromString,
+                    response_serializer=mem0stack_dot_v1_dot_operation__pb2.Operation.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -444,6 +528,87 @@ class MemoryService:
             _registered_method=True)
 
     @staticmethod
+    def WatchMemories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mem0stack.v1.MemoryService/WatchMemories',
+            mem0stack_dot_v1_dot_streams__pb2.WatchMemoriesRequest.SerializeToString,
+            mem0stack_dot_v1_dot_streams__pb2.WatchMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportMemories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mem0stack.v1.MemoryService/ExportMemories',
+            mem0stack_dot_v1_dot_streams__pb2.ExportMemoriesRequest.SerializeToString,
+            mem0stack_dot_v1_dot_streams__pb2.ExportMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportMemories(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/mem0stack.v1.MemoryService/ImportMemories',
+            mem0stack_dot_v1_dot_streams__pb2.ImportMemoriesRequest.SerializeToString,
+            mem0stack_dot_v1_dot_streams__pb2.ImportMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def UpdateMemory(request,
             target,
             options=(),
@@ -541,6 +706,33 @@ class MemoryService:
             '/mem0stack.v1.MemoryService/ListMemoryRevisions',
             mem0stack_dot_v1_dot_memory__service__pb2.ListMemoryRevisionsRequest.SerializeToString,
             mem0stack_dot_v1_dot_memory__service__pb2.ListMemoryRevisionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOperation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mem0stack.v1.MemoryService/GetOperation',
+            mem0stack_dot_v1_dot_operation__pb2.GetOperationRequest.SerializeToString,
+            mem0stack_dot_v1_dot_operation__pb2.Operation.FromString,
             options,
             channel_credentials,
             insecure,

@@ -8,6 +8,8 @@ from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
 from mem0stack.v1 import memory_pb2 as _memory_pb2
 from mem0stack.v1 import memory_service_pb2 as _memory_service_pb2
+from mem0stack.v1 import operation_pb2 as _operation_pb2
+from mem0stack.v1 import streams_pb2 as _streams_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -76,6 +78,28 @@ class MemoryServiceStub:
     """
     SearchMemories: _grpc.UnaryUnaryMultiCallable[_memory_service_pb2.SearchMemoriesRequest, _memory_service_pb2.SearchMemoriesResponse]
     """SearchMemories returns the memories most relevant to a query, best first."""
+    WatchMemories: _grpc.UnaryStreamMultiCallable[_streams_pb2.WatchMemoriesRequest, _streams_pb2.WatchMemoriesResponse]
+    """WatchMemories streams the changes of a user's memories in commit order,
+    from the change feed every server replica shares. Each message carries a
+    cursor; reconnecting with the last cursor misses nothing and repeats
+    nothing. When the stream is idle, a checkpoint message is sent at the
+    server's checkpoint interval. A consumer too slow for the feed gets
+    RESOURCE_EXHAUSTED (reason WATCH_OVERFLOW) with the cursor to resume
+    from in the ErrorInfo metadata.
+    """
+    ExportMemories: _grpc.UnaryStreamMultiCallable[_streams_pb2.ExportMemoriesRequest, _streams_pb2.ExportMemoriesResponse]
+    """ExportMemories streams every memory of a user that matches a filter,
+    oldest first, from one consistent snapshot. Each message carries a
+    cursor from which an interrupted export resumes.
+    """
+    ImportMemories: _grpc.StreamUnaryMultiCallable[_streams_pb2.ImportMemoriesRequest, _streams_pb2.ImportMemoriesResponse]
+    """ImportMemories stores a stream of memories (from an export, or converted
+    from mem0 or OpenMemory), embedding them in batches. A memory already
+    imported (same source_id) is skipped; an invalid one is reported and the
+    rest continue. REST users send batches to BatchCreateMemories instead
+    (gateways disagree on client-streaming bodies, and the parent travels in
+    the first message, so the REST path names no user).
+    """
     UpdateMemory: _grpc.UnaryUnaryMultiCallable[_memory_service_pb2.UpdateMemoryRequest, _memory_pb2.Memory]
     """UpdateMemory changes a memory's content, metadata, categories or times.
     A content change computes a new embedding. Every update is recorded as a
@@ -91,6 +115,10 @@ class MemoryServiceStub:
     ListMemoryRevisions: _grpc.UnaryUnaryMultiCallable[_memory_service_pb2.ListMemoryRevisionsRequest, _memory_service_pb2.ListMemoryRevisionsResponse]
     """ListMemoryRevisions pages through the recorded changes of one memory,
     oldest first, including the changes of a memory since deleted.
+    """
+    GetOperation: _grpc.UnaryUnaryMultiCallable[_operation_pb2.GetOperationRequest, _operation_pb2.Operation]
+    """GetOperation returns a background AddMemories call (started with
+    `async_mode`): its state and, once done, its response or error.
     """
 
 @_typing.type_check_only
@@ -139,6 +167,28 @@ class MemoryServiceAsyncStub(MemoryServiceStub):
     """
     SearchMemories: _aio.UnaryUnaryMultiCallable[_memory_service_pb2.SearchMemoriesRequest, _memory_service_pb2.SearchMemoriesResponse]  # type: ignore[assignment]
     """SearchMemories returns the memories most relevant to a query, best first."""
+    WatchMemories: _aio.UnaryStreamMultiCallable[_streams_pb2.WatchMemoriesRequest, _streams_pb2.WatchMemoriesResponse]  # type: ignore[assignment]
+    """WatchMemories streams the changes of a user's memories in commit order,
+    from the change feed every server replica shares. Each message carries a
+    cursor; reconnecting with the last cursor misses nothing and repeats
+    nothing. When the stream is idle, a checkpoint message is sent at the
+    server's checkpoint interval. A consumer too slow for the feed gets
+    RESOURCE_EXHAUSTED (reason WATCH_OVERFLOW) with the cursor to resume
+    from in the ErrorInfo metadata.
+    """
+    ExportMemories: _aio.UnaryStreamMultiCallable[_streams_pb2.ExportMemoriesRequest, _streams_pb2.ExportMemoriesResponse]  # type: ignore[assignment]
+    """ExportMemories streams every memory of a user that matches a filter,
+    oldest first, from one consistent snapshot. Each message carries a
+    cursor from which an interrupted export resumes.
+    """
+    ImportMemories: _aio.StreamUnaryMultiCallable[_streams_pb2.ImportMemoriesRequest, _streams_pb2.ImportMemoriesResponse]  # type: ignore[assignment]
+    """ImportMemories stores a stream of memories (from an export, or converted
+    from mem0 or OpenMemory), embedding them in batches. A memory already
+    imported (same source_id) is skipped; an invalid one is reported and the
+    rest continue. REST users send batches to BatchCreateMemories instead
+    (gateways disagree on client-streaming bodies, and the parent travels in
+    the first message, so the REST path names no user).
+    """
     UpdateMemory: _aio.UnaryUnaryMultiCallable[_memory_service_pb2.UpdateMemoryRequest, _memory_pb2.Memory]  # type: ignore[assignment]
     """UpdateMemory changes a memory's content, metadata, categories or times.
     A content change computes a new embedding. Every update is recorded as a
@@ -154,6 +204,10 @@ class MemoryServiceAsyncStub(MemoryServiceStub):
     ListMemoryRevisions: _aio.UnaryUnaryMultiCallable[_memory_service_pb2.ListMemoryRevisionsRequest, _memory_service_pb2.ListMemoryRevisionsResponse]  # type: ignore[assignment]
     """ListMemoryRevisions pages through the recorded changes of one memory,
     oldest first, including the changes of a memory since deleted.
+    """
+    GetOperation: _aio.UnaryUnaryMultiCallable[_operation_pb2.GetOperationRequest, _operation_pb2.Operation]  # type: ignore[assignment]
+    """GetOperation returns a background AddMemories call (started with
+    `async_mode`): its state and, once done, its response or error.
     """
 
 class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -237,6 +291,46 @@ class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
         """SearchMemories returns the memories most relevant to a query, best first."""
 
     @_abc_1.abstractmethod
+    def WatchMemories(
+        self,
+        request: _streams_pb2.WatchMemoriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_streams_pb2.WatchMemoriesResponse], _abc.AsyncIterator[_streams_pb2.WatchMemoriesResponse]]:
+        """WatchMemories streams the changes of a user's memories in commit order,
+        from the change feed every server replica shares. Each message carries a
+        cursor; reconnecting with the last cursor misses nothing and repeats
+        nothing. When the stream is idle, a checkpoint message is sent at the
+        server's checkpoint interval. A consumer too slow for the feed gets
+        RESOURCE_EXHAUSTED (reason WATCH_OVERFLOW) with the cursor to resume
+        from in the ErrorInfo metadata.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportMemories(
+        self,
+        request: _streams_pb2.ExportMemoriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_streams_pb2.ExportMemoriesResponse], _abc.AsyncIterator[_streams_pb2.ExportMemoriesResponse]]:
+        """ExportMemories streams every memory of a user that matches a filter,
+        oldest first, from one consistent snapshot. Each message carries a
+        cursor from which an interrupted export resumes.
+        """
+
+    @_abc_1.abstractmethod
+    def ImportMemories(
+        self,
+        request_iterator: _MaybeAsyncIterator[_streams_pb2.ImportMemoriesRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_streams_pb2.ImportMemoriesResponse, _abc.Awaitable[_streams_pb2.ImportMemoriesResponse]]:
+        """ImportMemories stores a stream of memories (from an export, or converted
+        from mem0 or OpenMemory), embedding them in batches. A memory already
+        imported (same source_id) is skipped; an invalid one is reported and the
+        rest continue. REST users send batches to BatchCreateMemories instead
+        (gateways disagree on client-streaming bodies, and the parent travels in
+        the first message, so the REST path names no user).
+        """
+
+    @_abc_1.abstractmethod
     def UpdateMemory(
         self,
         request: _memory_service_pb2.UpdateMemoryRequest,
@@ -274,6 +368,16 @@ class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_memory_service_pb2.ListMemoryRevisionsResponse, _abc.Awaitable[_memory_service_pb2.ListMemoryRevisionsResponse]]:
         """ListMemoryRevisions pages through the recorded changes of one memory,
         oldest first, including the changes of a memory since deleted.
+        """
+
+    @_abc_1.abstractmethod
+    def GetOperation(
+        self,
+        request: _operation_pb2.GetOperationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_operation_pb2.Operation, _abc.Awaitable[_operation_pb2.Operation]]:
+        """GetOperation returns a background AddMemories call (started with
+        `async_mode`): its state and, once done, its response or error.
         """
 
 def add_MemoryServiceServicer_to_server(servicer: MemoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

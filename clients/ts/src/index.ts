@@ -1,0 +1,43 @@
+/**
+ * TypeScript client of mem0-stack, the self-hosted long-term memory server.
+ *
+ * ```ts
+ * import { Mem0StackClient, ErrorReason, isReason } from "@mem0stack/client";
+ *
+ * const client = new Mem0StackClient("localhost:50051", { apiKey: process.env.MEM0STACK_API_KEY });
+ * await client.create("alice", { content: "Prefers window seats" });
+ * for await (const memory of client.list("alice")) console.log(memory.content);
+ * ```
+ *
+ * The generated messages and the MemoryService descriptor are exported too, for calls
+ * through `client.rpc`.
+ */
+export {
+  DEFAULT_RETRY_POLICY,
+  DEFAULT_TARGET,
+  DEFAULT_TIMEOUT_MS,
+  Mem0StackClient,
+  isLoopback,
+  userName,
+  type AddOptions,
+  type CallOptions,
+  type ClientOptions,
+  type ListOptions,
+  type MemoryInit,
+  type MessageInit,
+  type RetryPolicy,
+  type SearchOptions,
+  type TlsOptions,
+} from "./client.js";
+export {
+  DOMAIN,
+  errorDetails,
+  isReason,
+  reasonOf,
+  type ErrorDetails,
+  type FieldViolation,
+} from "./errors.js";
+export * from "./gen/mem0stack/v1/errors_pb.js";
+export * from "./gen/mem0stack/v1/memory_pb.js";
+export * from "./gen/mem0stack/v1/memory_service_pb.js";
+export { Code, ConnectError } from "@connectrpc/connect";

@@ -1,0 +1,468 @@
+"""AddMemories with an LLM: extract, retrieve, reconcile, then commit everything at once.
+
+1. Extraction (one LLM request) turns the conversation into facts; with memory_type
+   PROCEDURAL, one summary of the agent's run instead.
+2. Each fact is embedded, and the closest live memories of the same scope are fetched in
+   one query.
+3. Facts whose exact text is already stored are NOOPs, and facts with no similar memory are
+   ADDs, without asking the LLM. The rest go to one reconciliation request, which decides
+   ADD, UPDATE, SUPERSEDE, DELETE or NOOP for all of them together.
+4. All changes, with their revisions, commit in one PostgreSQL transaction. The memories
+   the decisions touch are locked and checked to be unchanged since they were read; if
+   another call changed one meanwhile, retrieval and reconciliation run once more (a
+   second conflict is CONCURRENT_CHANGE and nothing is written).
+
+An LLM call costs 1 request for extraction (or the summary), plus 1 for reconciliation when
+some fact has similar memories, plus 1 per repair of an unparseable answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import grpc
+import numpy as np
+
+from mem0stack.v1 import memory_pb2
+from mem0stack.v1 import memory_service_pb2 as svc
+from mem0stack_server.config import Settings
+from mem0stack_server.core import reconcile
+from mem0stack_server.core.convert import content_hash, memory_from_row
+from mem0stack_server.core.extraction import (
+    ExtractionOptions,
+    Fact,
+    Turn,
+    extract_facts,
+    summarize_run,
+)
+from mem0stack_server.core.ids import new_memory_id
+from mem0stack_server.core.names import memory_name
+from mem0stack_server.core.reconcile import ADD, DELETE, NOOP, SUPERSEDE, UPDATE, Decision
+from mem0stack_server.core.validation import MAX_CATEGORIES
+from mem0stack_server.errors import ApiError, unavailable
+from mem0stack_server.llm import LLMClient, LLMOutputError, LLMUnavailableError, Usage
+from mem0stack_server.store.memories import MemoryStore, NewMemory, Revision
+
+if TYPE_CHECKING:
+    from mem0stack_server.core.engine import AddInput, Caller
+
+log = logging.getLogger(__name__)
+
+Embed = Callable[[list[str]], Awaitable[np.ndarray]]
+# Called inside the transaction of the changes, with the response (background operations
+# record their result there, so result and changes commit together).
+Finish = Callable[[asyncpg.Connection, svc.AddMemoriesResponse], Awaitable[None]]
+
+_ATTEMPTS = 2
+
+
+class _ConflictError(Exception):
+    """A memory a decision touches changed after it was read."""
+
+
+@dataclass
+class _Plan:
+    facts: list[Fact]
+    vectors: np.ndarray
+    decisions: list[Decision]
+    # Every existing memory the decisions name, as read before deciding.
+    seen: dict[uuid.UUID, asyncpg.Record]
+    warnings: list[str]
+
+
+class InferencePipeline:
+    """The LLM path of AddMemories (see the module docstring)."""
+
+    def __init__(
+        self, settings: Settings, store: MemoryStore, embed: Embed, llm: LLMClient
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.embed = embed
+        self.llm = llm
+
+    async def run(
+        self,
+        user_id: str,
+        req: svc.AddMemoriesRequest,
+        checked: AddInput,
+        caller: Caller,
+        finish: Finish | None = None,
+    ) -> svc.AddMemoriesResponse:
+        usage = Usage()
+        try:
+            return await self._run(user_id, req, checked, caller, finish, usage)
+        except LLMUnavailableError as exc:
+            raise unavailable(
+                "LLM_UNAVAILABLE", f"{exc}; nothing was written", exc.retry_after_s
+            ) from exc
+        except LLMOutputError as exc:
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "LLM_OUTPUT_INVALID",
+                f"{exc}; nothing was written (the server's debug log has the answer)",
+                {
+                    "model": exc.model,
+                    "purpose": exc.purpose,
+                    "prompt_tokens": str(usage.prompt_tokens),
+                    "completion_tokens": str(usage.completion_tokens),
+                    "llm_calls": str(usage.calls),
+                },
+            ) from exc
+
+    async def _run(
+        self,
+        user_id: str,
+        req: svc.AddMemoriesRequest,
+        checked: AddInput,
+        caller: Caller,
+        finish: Finish | None,
+        usage: Usage,
+    ) -> svc.AddMemoriesResponse:
+        turns = [
+            Turn(m.role, m.content, m.name, m.time.ToDatetime(UTC) if m.HasField("time") else None)
+            for m in req.messages
+        ]
+        given_reference = (
+            req.reference_time.ToDatetime(UTC) if req.HasField("reference_time") else None
+        )
+        reference = given_reference or datetime.now(UTC)
+        if checked.memory_type == "PROCEDURAL":
+            return await self._procedural(user_id, turns, reference, checked, caller, finish, usage)
+        s = self.settings
+        facts = await extract_facts(
+            self.llm,
+            usage,
+            turns,
+            reference,
+            ExtractionOptions(
+                categories=s.llm_categories,
+                agent_facts=s.llm_extract_agent_facts and bool(checked.agent_id),
+                deployment_instructions=s.llm_instructions,
+                request_instructions=req.instructions,
+                max_chars=s.max_content_chars,
+            ),
+        )
+        facts = _distinct(facts)
+        if not facts:
+            return await self._commit(
+                user_id,
+                _Plan([], np.empty((0, 0)), [], {}, []),
+                turns,
+                given_reference,
+                checked,
+                caller,
+                finish,
+                usage,
+                ["the LLM found no facts worth remembering in the conversation"],
+            )
+        vectors = await self.embed([f.text for f in facts])
+        for attempt in range(_ATTEMPTS):
+            plan = await self._plan(user_id, checked, facts, vectors, usage)
+            try:
+                return await self._commit(
+                    user_id, plan, turns, given_reference, checked, caller, finish, usage, []
+                )
+            except _ConflictError:
+                log.info("memories changed while reconciling; deciding again")
+                if attempt + 1 == _ATTEMPTS:
+                    raise ApiError(
+                        grpc.StatusCode.ABORTED,
+                        "CONCURRENT_CHANGE",
+                        "memories of this scope changed while this call was reconciling "
+                        "with them; nothing was written, retry the call",
+                    ) from None
+        raise AssertionError("unreachable")
+
+    async def _plan(
+        self,
+        user_id: str,
+        checked: AddInput,
+        facts: list[Fact],
+        vectors: np.ndarray,
+        usage: Usage,
+    ) -> _Plan:
+        s = self.settings
+        candidates = await self.store.similar_in_scope(
+            user_id,
+            checked.agent_id,
+            checked.run_id,
+            list(vectors),
+            s.llm_candidates,
+            s.llm_candidate_min_score,
+        )
+        decisions: list[Decision | None] = [None] * len(facts)
+        seen: dict[uuid.UUID, asyncpg.Record] = {}
+        warnings: list[str] = []
+        ask: list[int] = []
+        for i, (fact, rows) in enumerate(zip(facts, candidates, strict=True)):
+            same = next((r for r in rows if _norm(r["content"]) == _norm(fact.text)), None)
+            if same is not None and not fact.forget:
+                decisions[i] = Decision(i, NOOP, same["id"], fact.text)
+                seen[same["id"]] = same
+            elif rows:
+                ask.append(i)
+            elif fact.forget:
+                warnings.append(f'no memory matches the request to forget "{fact.text}"')
+                decisions[i] = Decision(i, NOOP, None, fact.text)
+            else:
+                decisions[i] = Decision(i, ADD, None, fact.text)
+        if ask:
+            shown: dict[uuid.UUID, asyncpg.Record] = {}
+            for i in ask:
+                for row in candidates[i]:
+                    shown.setdefault(row["id"], row)
+            decided, found = await reconcile.decide(
+                self.llm,
+                usage,
+                [facts[i] for i in ask],
+                [(memory_id, row["content"]) for memory_id, row in shown.items()],
+                s.max_content_chars,
+            )
+            warnings += found
+            for decision in decided:
+                index = ask[decision.fact]
+                decisions[index] = replace(decision, fact=index)
+                if decision.target is not None:
+                    seen[decision.target] = shown[decision.target]
+        return _Plan(facts, vectors, [d for d in decisions if d is not None], seen, warnings)
+
+    async def _commit(
+        self,
+        user_id: str,
+        plan: _Plan,
+        turns: Sequence[Turn],
+        given_reference: datetime | None,
+        checked: AddInput,
+        caller: Caller,
+        finish: Finish | None,
+        usage: Usage,
+        warnings: list[str],
+    ) -> svc.AddMemoriesResponse:
+        """Apply the decisions in one transaction and describe them as events."""
+        merged_texts = [d.text for d in plan.decisions if d.event == UPDATE]
+        merged_vectors: Iterator[np.ndarray] = iter(
+            await self.embed(merged_texts) if merged_texts else []
+        )
+        news: dict[int, NewMemory] = {}
+        for d in plan.decisions:
+            if d.event in (ADD, SUPERSEDE):
+                fact, vector = plan.facts[d.fact], plan.vectors[d.fact]
+                news[d.fact] = self._new_memory(
+                    user_id, fact, vector, turns, given_reference, checked
+                )
+        targets = [d.target for d in plan.decisions if d.target is not None]
+        changing = [
+            d.target
+            for d in plan.decisions
+            if d.event in (UPDATE, SUPERSEDE, DELETE) and d.target is not None
+        ]
+        now = datetime.now(UTC)
+        actor, request_id = caller.actor, caller.request_id
+        events: list[memory_pb2.MemoryEvent] = []
+        async with self.store.transaction() as conn:
+            current = await self.store.lock_for_change(conn, user_id, targets) if targets else {}
+            for memory_id in changing:
+                row, before = current.get(memory_id), plan.seen[memory_id]
+                if row is None or row["version"] != before["version"] or row["state"] != "ACTIVE":
+                    raise _ConflictError(memory_id)
+            if news:
+                await self.store.insert(conn, list(news.values()), now, actor, request_id)
+            final: dict[uuid.UUID, Any] = dict(current)
+            for d in plan.decisions:
+                event = memory_pb2.MemoryEvent(type=memory_pb2.MemoryEvent.Type.Value(d.event))
+                if d.event in (ADD, SUPERSEDE):
+                    new = news[d.fact]
+                    event.memory.CopyFrom(memory_from_row(_row_of(new, now)))
+                if d.target is None:
+                    events.append(event)
+                    continue
+                old = current[d.target] if d.target in current else plan.seen[d.target]
+                if d.event == UPDATE:
+                    categories = _merge(old["categories"], plan.facts[d.fact].categories)
+                    updated = await self.store.update(
+                        conn,
+                        user_id,
+                        d.target,
+                        {
+                            "content": d.text,
+                            "hash": content_hash(d.text),
+                            "embedding": next(merged_vectors),
+                            "categories": categories,
+                        },
+                        now,
+                    )
+                    await self.store.record(
+                        conn,
+                        [
+                            Revision(
+                                d.target,
+                                user_id,
+                                "UPDATE",
+                                content_before=old["content"],
+                                content_after=updated["content"],
+                                metadata_before=old["metadata"],
+                                metadata_after=updated["metadata"],
+                            )
+                        ],
+                        actor,
+                        request_id,
+                    )
+                    final[d.target] = updated
+                    event.memory.CopyFrom(memory_from_row(updated))
+                    event.previous_content = old["content"]
+                elif d.event == SUPERSEDE:
+                    final[d.target] = await self.store.supersede(
+                        conn, user_id, d.target, news[d.fact].id, now, actor, request_id
+                    )
+                    event.previous_content = old["content"]
+                    event.superseded_memory = memory_name(user_id, d.target)
+                elif d.event == DELETE:
+                    await self.store.delete_where(
+                        conn, "user_id = $1 AND id = $2", [user_id, d.target], actor, request_id
+                    )
+                    event.memory.CopyFrom(memory_from_row(old))
+                    event.previous_content = old["content"]
+                events.append(event)
+            # A NOOP shows the memory that holds the fact as this call left it.
+            for d, event in zip(plan.decisions, events, strict=True):
+                if d.event == NOOP and d.target is not None:
+                    event.memory.CopyFrom(memory_from_row(final.get(d.target, plan.seen[d.target])))
+            response = svc.AddMemoriesResponse(
+                events=events,
+                usage=memory_pb2.TokenUsage(
+                    prompt_tokens=usage.prompt_tokens,
+                    completion_tokens=usage.completion_tokens,
+                    llm_calls=usage.calls,
+                ),
+                warnings=[*warnings, *plan.warnings],
+            )
+            if finish is not None:
+                await finish(conn, response)
+        return response
+
+    async def _procedural(
+        self,
+        user_id: str,
+        turns: Sequence[Turn],
+        reference: datetime,
+        checked: AddInput,
+        caller: Caller,
+        finish: Finish | None,
+        usage: Usage,
+    ) -> svc.AddMemoriesResponse:
+        summary = await summarize_run(
+            self.llm, usage, turns, reference, self.settings.max_content_chars
+        )
+        vector = (await self.embed([summary]))[0]
+        last_time = next((t.time for t in reversed(turns) if t.time is not None), None)
+        new = NewMemory(
+            id=new_memory_id(),
+            user_id=user_id,
+            content=summary,
+            hash=content_hash(summary),
+            embedding=vector,
+            agent_id=checked.agent_id,
+            run_id=checked.run_id,
+            role="assistant",
+            memory_type="PROCEDURAL",
+            metadata=checked.metadata,
+            categories=checked.categories,
+            event_time=last_time or reference,
+        )
+        now = datetime.now(UTC)
+        response = svc.AddMemoriesResponse(
+            events=[
+                memory_pb2.MemoryEvent(
+                    type=memory_pb2.MemoryEvent.ADD, memory=memory_from_row(_row_of(new, now))
+                )
+            ],
+            usage=memory_pb2.TokenUsage(
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                llm_calls=usage.calls,
+            ),
+        )
+        async with self.store.transaction() as conn:
+            await self.store.insert(conn, [new], now, caller.actor, caller.request_id)
+            if finish is not None:
+                await finish(conn, response)
+        return response
+
+    def _new_memory(
+        self,
+        user_id: str,
+        fact: Fact,
+        vector: np.ndarray,
+        turns: Sequence[Turn],
+        given_reference: datetime | None,
+        checked: AddInput,
+    ) -> NewMemory:
+        source = turns[fact.message] if fact.message is not None else None
+        return NewMemory(
+            id=new_memory_id(),
+            user_id=user_id,
+            content=fact.text,
+            hash=content_hash(fact.text),
+            embedding=vector,
+            agent_id=checked.agent_id,
+            run_id=checked.run_id,
+            actor_id=source.name if source is not None else "",
+            role="assistant" if fact.subject == "agent" else "user",
+            memory_type=checked.memory_type,
+            metadata=checked.metadata,
+            categories=_merge(fact.categories, checked.categories),
+            event_time=(source.time if source is not None else None) or given_reference,
+        )
+
+
+def _norm(text: str) -> str:
+    """Text compared for "already stored, word for word": case, spacing, final stop."""
+    return " ".join(text.split()).rstrip(".!。").casefold()
+
+
+def _distinct(facts: list[Fact]) -> list[Fact]:
+    """One fact per text: a model repeating a fact must not make it an ADD and a NOOP."""
+    kept: dict[tuple[str, bool], Fact] = {}
+    for fact in facts:
+        key = (_norm(fact.text), fact.forget)
+        if key in kept:
+            first = kept[key]
+            kept[key] = replace(first, categories=tuple(_merge(first.categories, fact.categories)))
+        else:
+            kept[key] = fact
+    return list(kept.values())
+
+
+def _merge(first: Sequence[str], second: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys([*first, *second]))[:MAX_CATEGORIES]
+
+
+def _row_of(new: NewMemory, now: datetime) -> dict[str, Any]:
+    """The row ``new`` became, without reading it back from the database."""
+    return {
+        "id": new.id,
+        "user_id": new.user_id,
+        "agent_id": new.agent_id,
+        "run_id": new.run_id,
+        "actor_id": new.actor_id,
+        "role": new.role,
+        "memory_type": new.memory_type,
+        "content": new.content,
+        "hash": new.hash,
+        "metadata": new.metadata or {},
+        "categories": list(new.categories),
+        "state": "ACTIVE",
+        "superseded_by": None,
+        "version": 1,
+        "create_time": now,
+        "update_time": now,
+        "expire_time": None,
+        "event_time": new.event_time,
+    }
