@@ -190,7 +190,7 @@ class MemoryEngine:
         now = datetime.now(UTC)
         async with self.store.transaction() as conn:
             await self.store.insert(conn, ready, now, caller.actor, caller.request_id)
-        return [memory_from_row(_row_of(n, now)) for n in ready]
+        return [memory_from_row(n.row(now)) for n in ready]
 
     async def _embed(self, texts: list[str]) -> np.ndarray:
         try:
@@ -383,7 +383,7 @@ class MemoryEngine:
         added = iter(to_insert)
         for event in events:
             if event.type == memory_pb2.MemoryEvent.ADD:
-                event.memory.CopyFrom(memory_from_row(_row_of(next(added), now)))
+                event.memory.CopyFrom(memory_from_row(next(added).row(now)))
         response = svc.AddMemoriesResponse(events=events, usage=memory_pb2.TokenUsage())
         if to_insert or finish is not None:
             async with self.store.transaction() as conn:
@@ -410,7 +410,7 @@ class MemoryEngine:
         threshold = self.settings.dedup_threshold
         for other in pending:
             if other.hash == new.hash or float(np.dot(other.embedding, new.embedding)) >= threshold:
-                return memory_from_row(_row_of(other, datetime.now(UTC)))
+                return memory_from_row(other.row(datetime.now(UTC)))
         (nearest,) = await self.store.nearest_in_scope(
             new.user_id, new.agent_id, new.run_id, new.embedding, 1
         ) or (None,)
@@ -725,27 +725,3 @@ def _etag_mismatch(name: str) -> ApiError:
 
 def _with_embedding(new: NewMemory, vector: np.ndarray) -> NewMemory:
     return replace(new, embedding=vector)
-
-
-def _row_of(new: NewMemory, now: datetime) -> dict[str, Any]:
-    """The row ``new`` became, without reading it back from the database."""
-    return {
-        "id": new.id,
-        "user_id": new.user_id,
-        "agent_id": new.agent_id,
-        "run_id": new.run_id,
-        "actor_id": new.actor_id,
-        "role": new.role,
-        "memory_type": new.memory_type,
-        "content": new.content,
-        "hash": new.hash,
-        "metadata": new.metadata or {},
-        "categories": list(new.categories),
-        "state": new.state,
-        "superseded_by": None,
-        "version": 1,
-        "create_time": new.create_time or now,
-        "update_time": new.update_time or new.create_time or now,
-        "expire_time": new.expire_time,
-        "event_time": new.event_time,
-    }

@@ -279,7 +279,7 @@ class InferencePipeline:
                 event = memory_pb2.MemoryEvent(type=memory_pb2.MemoryEvent.Type.Value(d.event))
                 if d.event in (ADD, SUPERSEDE):
                     new = news[d.fact]
-                    event.memory.CopyFrom(memory_from_row(_row_of(new, now)))
+                    event.memory.CopyFrom(memory_from_row(new.row(now)))
                 if d.target is None:
                     events.append(event)
                     continue
@@ -380,7 +380,7 @@ class InferencePipeline:
         response = svc.AddMemoriesResponse(
             events=[
                 memory_pb2.MemoryEvent(
-                    type=memory_pb2.MemoryEvent.ADD, memory=memory_from_row(_row_of(new, now))
+                    type=memory_pb2.MemoryEvent.ADD, memory=memory_from_row(new.row(now))
                 )
             ],
             usage=memory_pb2.TokenUsage(
@@ -442,27 +442,3 @@ def _distinct(facts: list[Fact]) -> list[Fact]:
 
 def _merge(first: Sequence[str], second: Sequence[str]) -> list[str]:
     return list(dict.fromkeys([*first, *second]))[:MAX_CATEGORIES]
-
-
-def _row_of(new: NewMemory, now: datetime) -> dict[str, Any]:
-    """The row ``new`` became, without reading it back from the database."""
-    return {
-        "id": new.id,
-        "user_id": new.user_id,
-        "agent_id": new.agent_id,
-        "run_id": new.run_id,
-        "actor_id": new.actor_id,
-        "role": new.role,
-        "memory_type": new.memory_type,
-        "content": new.content,
-        "hash": new.hash,
-        "metadata": new.metadata or {},
-        "categories": list(new.categories),
-        "state": "ACTIVE",
-        "superseded_by": None,
-        "version": 1,
-        "create_time": now,
-        "update_time": now,
-        "expire_time": None,
-        "event_time": new.event_time,
-    }

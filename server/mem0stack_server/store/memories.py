@@ -55,6 +55,29 @@ class NewMemory:
     state: str = "ACTIVE"
     source_id: str = ""
 
+    def row(self, now: datetime) -> dict[str, Any]:
+        """The row this memory became when inserted at ``now``, without reading it back."""
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "agent_id": self.agent_id,
+            "run_id": self.run_id,
+            "actor_id": self.actor_id,
+            "role": self.role,
+            "memory_type": self.memory_type,
+            "content": self.content,
+            "hash": self.hash,
+            "metadata": self.metadata or {},
+            "categories": list(self.categories),
+            "state": self.state,
+            "superseded_by": None,
+            "version": 1,
+            "create_time": self.create_time or now,
+            "update_time": self.update_time or self.create_time or now,
+            "expire_time": self.expire_time,
+            "event_time": self.event_time,
+        }
+
 
 @dataclass(frozen=True)
 class Revision:
