@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeAlias
 
 from google.protobuf import field_mask_pb2, struct_pb2, timestamp_pb2
 
-from mem0stack.v1 import memory_pb2
+from mem0stack.v1 import memory_pb2, streams_pb2
 from mem0stack.v1 import memory_service_pb2 as svc
 
 MessageLike: TypeAlias = memory_pb2.Message | Mapping[str, Any]
@@ -212,3 +212,20 @@ def with_request_id(request: Any) -> Any:
     copy.CopyFrom(request)
     copy.request_id = new_request_id(None)
     return copy
+
+
+def import_requests(
+    user: str, memories: Iterable[memory_pb2.Memory | streams_pb2.ImportMemoriesRequest]
+) -> Iterator[streams_pb2.ImportMemoriesRequest]:
+    """An import stream: the first message names the user; a bare Memory's uid is its source."""
+    first = True
+    for item in memories:
+        if isinstance(item, memory_pb2.Memory):
+            request = streams_pb2.ImportMemoriesRequest(memory=item, source_id=item.uid)
+        else:
+            request = streams_pb2.ImportMemoriesRequest()
+            request.CopyFrom(item)
+        if first:
+            request.parent = user_name(user)
+            first = False
+        yield request

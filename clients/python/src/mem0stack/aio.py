@@ -25,7 +25,7 @@ from mem0stack.options import (
     channel_options,
     resolve_tls,
 )
-from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc
+from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc, streams_pb2
 from mem0stack.v1 import memory_service_pb2 as svc
 
 __all__ = ["AsyncClient"]
@@ -342,6 +342,63 @@ class AsyncClient:
             request.page_token = page.next_page_token
 
     # Calls
+
+    # Streams. They have no deadline and are never retried: a broken stream resumes from
+    # the cursor of the last message received.
+
+    async def watch(
+        self, user: str, *, filter: str = "", cursor: str = ""
+    ) -> AsyncIterator[streams_pb2.WatchMemoriesResponse]:
+        """Changes of ``user``'s memories as they commit, from ``cursor`` (or from now).
+
+        Messages with ``checkpoint`` set carry no change, only a fresher cursor.
+        """
+        request = streams_pb2.WatchMemoriesRequest(
+            parent=build.user_name(user), filter=filter, cursor=cursor
+        )
+        async for message in self._stream(
+            self.stub.WatchMemories(request, metadata=self._metadata)
+        ):
+            yield message
+
+    async def export(
+        self, user: str, *, filter: str = "", cursor: str = "", include_embeddings: bool = False
+    ) -> AsyncIterator[streams_pb2.ExportMemoriesResponse]:
+        """Every memory of ``user`` matching ``filter``, oldest first, from one snapshot."""
+        request = streams_pb2.ExportMemoriesRequest(
+            parent=build.user_name(user),
+            filter=filter,
+            cursor=cursor,
+            include_embeddings=include_embeddings,
+        )
+        async for message in self._stream(
+            self.stub.ExportMemories(request, metadata=self._metadata)
+        ):
+            yield message
+
+    async def import_(
+        self,
+        user: str,
+        memories: Iterable[memory_pb2.Memory | streams_pb2.ImportMemoriesRequest],
+    ) -> streams_pb2.ImportMemoriesResponse:
+        """Store a stream of memories for ``user``; already imported sources are skipped."""
+        try:
+            response = await self.stub.ImportMemories(
+                build.import_requests(user, memories), metadata=self._metadata
+            )
+        except grpc.RpcError as exc:
+            raise Mem0StackError.from_rpc_error(exc) from exc
+        return cast(streams_pb2.ImportMemoriesResponse, response)
+
+    @staticmethod
+    async def _stream(call: Any) -> AsyncIterator[Any]:
+        try:
+            async for message in call:
+                yield message
+        except grpc.RpcError as exc:
+            raise Mem0StackError.from_rpc_error(exc) from exc
+        finally:
+            call.cancel()
 
     async def _unary(
         self,

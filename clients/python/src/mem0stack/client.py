@@ -24,7 +24,7 @@ from mem0stack.options import (
     channel_options,
     resolve_tls,
 )
-from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc
+from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc, streams_pb2
 from mem0stack.v1 import memory_service_pb2 as svc
 
 __all__ = ["Client"]
@@ -335,6 +335,59 @@ class Client:
             if not page.next_page_token:
                 return
             request.page_token = page.next_page_token
+
+    # Streams. They have no deadline and are never retried: a broken stream resumes from
+    # the cursor of the last message received.
+
+    def watch(
+        self, user: str, *, filter: str = "", cursor: str = ""
+    ) -> Iterator[streams_pb2.WatchMemoriesResponse]:
+        """Changes of ``user``'s memories as they commit, from ``cursor`` (or from now).
+
+        Messages with ``checkpoint`` set carry no change, only a fresher cursor. Stop by
+        breaking out of the loop.
+        """
+        request = streams_pb2.WatchMemoriesRequest(
+            parent=build.user_name(user), filter=filter, cursor=cursor
+        )
+        yield from self._stream(self.stub.WatchMemories(request, metadata=self._metadata))
+
+    def export(
+        self, user: str, *, filter: str = "", cursor: str = "", include_embeddings: bool = False
+    ) -> Iterator[streams_pb2.ExportMemoriesResponse]:
+        """Every memory of ``user`` matching ``filter``, oldest first, from one snapshot."""
+        request = streams_pb2.ExportMemoriesRequest(
+            parent=build.user_name(user),
+            filter=filter,
+            cursor=cursor,
+            include_embeddings=include_embeddings,
+        )
+        yield from self._stream(self.stub.ExportMemories(request, metadata=self._metadata))
+
+    def import_(
+        self,
+        user: str,
+        memories: Iterable[memory_pb2.Memory | streams_pb2.ImportMemoriesRequest],
+    ) -> streams_pb2.ImportMemoriesResponse:
+        """Store a stream of memories for ``user``; already imported sources are skipped."""
+        try:
+            response = self.stub.ImportMemories(
+                build.import_requests(user, memories), metadata=self._metadata
+            )
+        except grpc.RpcError as exc:
+            raise Mem0StackError.from_rpc_error(exc) from exc
+        return cast(streams_pb2.ImportMemoriesResponse, response)
+
+    @staticmethod
+    def _stream(call: Iterable[Response]) -> Iterator[Response]:
+        try:
+            yield from call
+        except grpc.RpcError as exc:
+            raise Mem0StackError.from_rpc_error(exc) from exc
+        finally:
+            cancel = getattr(call, "cancel", None)
+            if cancel is not None:
+                cancel()
 
     # Calls
 
