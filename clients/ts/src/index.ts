@@ -40,4 +40,6 @@ export {
 export * from "./gen/mem0stack/v1/errors_pb.js";
 export * from "./gen/mem0stack/v1/memory_pb.js";
 export * from "./gen/mem0stack/v1/memory_service_pb.js";
+export * from "./gen/mem0stack/v1/operation_pb.js";
+export * from "./gen/mem0stack/v1/streams_pb.js";
 export { Code, ConnectError } from "@connectrpc/connect";

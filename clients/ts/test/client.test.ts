@@ -11,6 +11,7 @@ import {
   Code,
   ErrorReason,
   Mem0StackClient,
+  MemoryChange_Type,
   MemoryEvent_Type,
   MemoryRevision_Event,
   Memory_State,
@@ -128,6 +129,29 @@ describe("against a live server", live, () => {
     await client.create(user, { content: "Another memory" });
     assert.equal(await client.deleteAll(user), 2n);
     assert.deepEqual(await collect(client.list(user)), []);
+  });
+
+  it("watches changes and exports through the streaming RPCs", async () => {
+    const user = newUser();
+    const abort = new AbortController();
+    const watch = client.rpc.watchMemories({ parent: `users/${user}` }, { signal: abort.signal });
+    const iterator = watch[Symbol.asyncIterator]();
+    const first = iterator.next();
+    // Give the server a moment to fix the watch's start position before writing.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const created = await client.create(user, { content: "streamed fact" });
+    let message = (await first).value;
+    while (message?.checkpoint) message = (await iterator.next()).value;
+    abort.abort();
+    assert.equal(message?.change?.type, MemoryChange_Type.CREATED);
+    assert.equal(message?.change?.memory?.name, created.name);
+
+    const exported = await collect(client.rpc.exportMemories({ parent: `users/${user}` }));
+    assert.deepEqual(
+      exported.map((m) => m.memory?.content),
+      ["streamed fact"],
+    );
+    assert.ok(exported[0]?.cursor);
   });
 });
 
