@@ -14,10 +14,10 @@ GENERATE_TARGETS :=
 CHECK_TARGETS :=
 TEST_TARGETS :=
 -include make/*.mk
-.PHONY: help setup run test test-unit test-integration lint fmt generate check-generated proto-deps lock bench clean
+.PHONY: help setup run test test-unit test-integration lint fmt generate check-generated proto-deps lock clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock requirements-model.txt pyproject.toml clients/python/pyproject.toml gateway/mcp/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,8 @@ $(STAMP): requirements.lock requirements-model.txt pyproject.toml clients/python
 
 setup: $(STAMP) proto-deps ## Create .venv and install every pinned dependency
 
-run: setup ## Run the server on the embedded default (PostgreSQL in ./data, gRPC on localhost:50051)
-	$(BIN)/mem0stack serve
+run: setup ## Run the server (gRPC localhost:50051) and the Envoy gateway (REST+gRPC localhost:8080)
+	VENV=$(VENV) gateway/run_envoy.sh -- $(BIN)/mem0stack serve
 
 test: setup ## Run every test (lint, generated-code drift, unit, integration, clients)
 	$(MAKE) --no-print-directory lint check-generated
@@ -71,9 +71,6 @@ lock: ## Re-pin requirements.lock from requirements.in (in a scratch venv)
 	/tmp/mem0stack-lock/bin/pip install --quiet -r requirements.in setuptools
 	{ sed -n '1,2p' requirements.lock; /tmp/mem0stack-lock/bin/pip freeze --all --exclude-editable | grep -v -E '^(pip|wheel)=='; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
-
-bench: setup ## Benchmark the server (10,000 memories, 1,000 searches)
-	$(BIN)/python -m tests.bench.bench_server
 
 clean: ## Remove the virtual environment and caches (keeps ./data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache proto/third_party

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
         "localhost:9464", description="Prometheus /metrics address; empty disables it."
     )
     grace_period_s: float = Field(10.0, description="How long SIGTERM waits for calls to drain.")
+    drain_delay_s: float = Field(
+        0.0,
+        description="Seconds to keep serving after reporting NOT_SERVING on SIGTERM, so load "
+        "balancers notice first (about twice their health-check interval).",
+    )
 
     # Storage
     data_dir: Path = Field(
@@ -70,6 +75,28 @@ class Settings(BaseSettings):
     )
     default_search_mode: Literal["hybrid", "vector", "keyword"] = Field(
         "hybrid", description="Search mode when a request does not choose one."
+    )
+    search_keyword_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="HYBRID search: weight of the keyword (BM25) relevance against the "
+        "cosine similarity, when a request does not set keyword_weight.",
+    )
+    search_context_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Search: share of the best neighbouring memory's relevance (same run, "
+        "stored just before or after) added to a memory's own; 0 turns neighbouring "
+        "context off. Used by HYBRID searches that do not set context_weight.",
+    )
+    search_context_window: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="Search: neighbouring memories considered on each side, when a request "
+        "does not set context_window.",
     )
 
     # LLM (fact extraction and reconciliation); see docs/llm.md
@@ -158,6 +185,48 @@ class Settings(BaseSettings):
         0.2,
         description="Cosine similarity below which a memory is not shown to the LLM as a "
         "candidate; with none left the fact is added without a reconciliation call.",
+    )
+
+    # Graph memory (Neo4j); see docs/graph.md
+    neo4j_uri: str | None = Field(
+        None,
+        description="Bolt URI of Neo4j 5.26+ (bolt://host:7687 or neo4j://...); setting it "
+        "enables graph memory. Unset: no graph, everything else works unchanged.",
+    )
+    neo4j_user: str = Field("neo4j", description="Neo4j user.")
+    neo4j_password: SecretStr | None = Field(
+        None, description="Neo4j password; unset connects without authentication."
+    )
+    neo4j_database: str = Field("neo4j", description="Neo4j database holding the graph.")
+    neo4j_timeout_s: float = Field(
+        10.0, description="Upper bound on one Neo4j transaction (and on connecting)."
+    )
+    graph_entity_threshold: float = Field(
+        0.92,
+        description="Cosine similarity of two entity names at or above which they are one "
+        "entity (when their types agree).",
+    )
+    graph_entity_candidate_score: float = Field(
+        0.7,
+        description="Cosine similarity above which a name that contains the other "
+        '("Alice" in "Alice Smith") is the same entity, when no other entity also contains it.',
+    )
+    graph_query_entity_score: float = Field(
+        0.6,
+        description="Cosine similarity of a search query to an entity name at or above which "
+        "the entity counts as named by the query (besides names found word for word).",
+    )
+    graph_outbox_workers: int = Field(2, description="Graph updates applied at once.")
+    graph_outbox_poll_s: float = Field(
+        2.0, description="How often the outbox is checked when no notification arrives."
+    )
+    graph_retry_max_s: float = Field(
+        60.0, description="Longest wait between two attempts of a failing graph update."
+    )
+    graph_max_attempts: int = Field(
+        8,
+        description="Attempts of a graph extraction whose LLM output cannot be used before it "
+        "is given up (Neo4j outages are retried without limit).",
     )
 
     # Background AddMemories (async_mode)

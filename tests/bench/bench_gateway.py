@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -36,12 +37,34 @@ from rich.table import Table
 
 from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc
 from mem0stack.v1 import memory_service_pb2 as svc
-from tests.bench.bench_server import LOCOMO, corpus, percentiles
 from tests.support.envoy import EnvoyProcess
 from tests.support.servers import ServerProcess, free_port
 
 PARENT = "users/bench"
+LOCOMO = Path(__file__).resolve().parents[3] / "shared" / "data" / "locomo"
 console = Console()
+
+
+def corpus(directory: Path) -> tuple[list[str], list[str]]:
+    """LoCoMo turns as memory texts, LoCoMo questions as queries."""
+    texts: list[str] = []
+    questions: list[str] = []
+    for path in sorted(directory.glob("*.json")):
+        raw = json.loads(path.read_text())
+        conversation = raw.get("conversation", raw)
+        for key, turns in conversation.items():
+            if key.startswith("session_") and isinstance(turns, list):
+                texts += [f"{turn['speaker']}: {turn['text']}" for turn in turns]
+        questions += [qa["question"] for qa in raw.get("qa", [])]
+    if not texts or not questions:
+        raise SystemExit(f"no LoCoMo conversations in {directory}")
+    return texts, questions
+
+
+def percentiles(samples_s: list[float]) -> tuple[float, float, float]:
+    """p50, p95 and p99 in milliseconds."""
+    q = statistics.quantiles(sorted(s * 1000 for s in samples_s), n=100, method="inclusive")
+    return q[49], q[94], q[98]
 
 
 def load(target: str, memories: int, texts: list[str]) -> float:
@@ -150,7 +173,7 @@ def main() -> None:
     )
     server = ServerProcess(database_url=pg.get_uri(), port=free_port())
     server.start()
-    envoy = EnvoyProcess(upstream=server.target, health_interval="1s")
+    envoy = EnvoyProcess(upstream=server.target, health_interval=1.0)
     envoy.start()
     try:
         seconds = load(server.target, args.memories, texts)
@@ -181,6 +204,7 @@ def main() -> None:
             gets = {n: getter(c) for n, c in clients.items()}
             measure(searches, 30)  # warm-up: model, pools, connections, plans
             measure(gets, 100)
+            load_before = os.getloadavg()[0]
             results = {
                 "SearchMemories": measure(searches, args.searches),
                 "GetMemory": measure(gets, args.searches),
@@ -190,7 +214,11 @@ def main() -> None:
         server.stop()
         pg.cleanup()
 
-    console.print(f"{args.memories:,} memories, {args.searches:,} calls per path; {cpu_model()}")
+    console.print(
+        f"{args.memories:,} memories, {args.searches:,} calls per path; {cpu_model()}, "
+        f"{os.cpu_count()} cores; load average before/after: {load_before:.2f} / "
+        f"{os.getloadavg()[0]:.2f}"
+    )
     for rpc, samples in results.items():
         base = samples["gRPC, direct"]
         table = Table(title=rpc)

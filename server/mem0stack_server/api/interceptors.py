@@ -165,7 +165,12 @@ class ObservabilityInterceptor(_WrappingInterceptor):
         metrics.HANDLED.labels(*labels, code.name).inc()
         metrics.HANDLING_SECONDS.labels(*labels).observe(elapsed)
         principal = principal_var.get()
-        level = logging.WARNING if code in _SERVER_FAULTS else logging.INFO
+        if code in _SERVER_FAULTS:
+            level = logging.WARNING
+        elif labels[1] in PUBLIC_SERVICES:
+            level = logging.DEBUG  # load balancers probe health every few seconds
+        else:
+            level = logging.INFO
         log.log(
             level,
             "rpc",

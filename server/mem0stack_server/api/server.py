@@ -14,9 +14,16 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
+from opentelemetry.instrumentation.grpc import filters as otel_filters
 from prometheus_client import start_http_server
 
-from mem0stack.v1 import memory_service_pb2, memory_service_pb2_grpc
+from mem0stack.v1 import (
+    graph_service_pb2,
+    graph_service_pb2_grpc,
+    memory_service_pb2,
+    memory_service_pb2_grpc,
+)
+from mem0stack_server.api.graph_servicer import GraphServicer
 from mem0stack_server.api.interceptors import (
     AuthInterceptor,
     ErrorInterceptor,
@@ -29,6 +36,7 @@ from mem0stack_server.core.engine import MemoryEngine
 from mem0stack_server.core.feed import FeedListener, prune_events
 from mem0stack_server.core.operations import Operations
 from mem0stack_server.embed import Embedder, create_embedder
+from mem0stack_server.graph import GraphMemory, queue_extraction
 from mem0stack_server.llm import LLMClient
 from mem0stack_server.llm import from_settings as llm_from_settings
 from mem0stack_server.store.database import create_pool, migrate
@@ -39,6 +47,18 @@ from mem0stack_server.store.operations import OperationStore
 log = logging.getLogger("mem0stack.server")
 
 SERVICE_NAME = memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"].full_name
+GRAPH_SERVICE_NAME = graph_service_pb2.DESCRIPTOR.services_by_name["GraphService"].full_name
+
+
+# Health probes would drown real traces, and a span per hours-long server stream says
+# little (the instrumentation also fails to detach its context when a client cancels one).
+_TRACED = otel_filters.negate(
+    otel_filters.any_of(
+        otel_filters.health_check(),
+        otel_filters.method_name("WatchMemories"),
+        otel_filters.method_name("ExportMemories"),
+    )
+)
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -95,13 +115,23 @@ class RunningServer:
     background: list[asyncio.Task[None]]
     operations: Operations | None = None
     llm: LLMClient | None = None
+    graph: GraphMemory | None = None
 
     async def stop(self) -> None:
-        """Drain: report NOT_SERVING, let calls in flight finish, then close resources."""
+        """Drain: report NOT_SERVING, let calls in flight finish, then close resources.
+
+        Between the two, new calls are still served for ``drain_delay_s``: load balancers
+        (Envoy's health checks) need that long to see NOT_SERVING and move traffic away,
+        instead of finding refused connections.
+        """
         await self.health.enter_graceful_shutdown()
+        if self.settings.drain_delay_s > 0:
+            await asyncio.sleep(self.settings.drain_delay_s)
         await self.server.stop(self.settings.grace_period_s)
         if self.operations is not None:
             await self.operations.stop(self.settings.grace_period_s)
+        if self.graph is not None:
+            await self.graph.stop()
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
@@ -141,10 +171,17 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
         settings, OperationStore(pool, timeout_s=settings.db_timeout_s), engine.run_add
     )
     engine.operations = operations
+    graph: GraphMemory | None = None
+    if settings.neo4j_uri:
+        graph = GraphMemory(settings, dsn, pool, embedder.dimension, engine._embed, llm)
+        await graph.start()
+        engine.graph = graph.service
+        if engine.pipeline is not None:
+            engine.pipeline.graph_hook = queue_extraction
     await operations.start()
     server = grpc.aio.server(
         interceptors=[
-            aio_server_interceptor(),  # type: ignore[no-untyped-call]
+            aio_server_interceptor(filter_=_TRACED),  # type: ignore[no-untyped-call]
             ObservabilityInterceptor(),
             ErrorInterceptor(),
             AuthInterceptor(authenticator),
@@ -160,14 +197,17 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
     memory_service_pb2_grpc.add_MemoryServiceServicer_to_server(
         MemoryServicer(engine, listener), server
     )
+    graph_service_pb2_grpc.add_GraphServiceServicer_to_server(
+        GraphServicer(graph.service if graph is not None else None), server
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (SERVICE_NAME, GRAPH_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     bound = server.add_insecure_port(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}")
     await server.start()
-    for service in ("", SERVICE_NAME):
+    for service in ("", SERVICE_NAME, GRAPH_SERVICE_NAME):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", extra={"address": f"{host}:{bound}", "embedder": embedder.model})
     pruner = asyncio.create_task(
@@ -185,6 +225,7 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
         [pruner],
         operations,
         llm,
+        graph,
     )
 
 

@@ -44,6 +44,7 @@ from mem0stack_server.store.memories import MEMORY_COLUMNS, MemoryStore, NewMemo
 if TYPE_CHECKING:
     from mem0stack_server.core.operations import Operations
     from mem0stack_server.core.pipeline import Finish, InferencePipeline
+    from mem0stack_server.graph.service import GraphService
     from mem0stack_server.llm import LLMClient
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,8 @@ class MemoryEngine:
             self.pipeline = InferencePipeline(settings, store, self._embed, llm)
         # Background AddMemories (async_mode); the server attaches it at start-up.
         self.operations: Operations | None = None
+        # Graph memory (graph/service.py); the server attaches it when Neo4j is configured.
+        self.graph: GraphService | None = None
 
     # Creating
 
@@ -508,34 +511,90 @@ class MemoryEngine:
             min_score = req.min_score
         mode = req.mode or _MODES[self.settings.default_search_mode]
         mode_name = svc.SearchMemoriesRequest.Mode.Name(mode).lower()
+        keyword_weight = self.settings.search_keyword_weight
+        if req.HasField("keyword_weight"):
+            if not 0.0 <= req.keyword_weight <= 1.0:
+                raise invalid("INVALID_ARGUMENT", "keyword_weight", "must be between 0 and 1")
+            keyword_weight = req.keyword_weight
+        # VECTOR and KEYWORD stay pure rankings unless the request asks for context.
+        context_weight = self.settings.search_context_weight if mode_name == "hybrid" else 0.0
+        if req.HasField("context_weight"):
+            if not 0.0 <= req.context_weight <= 1.0:
+                raise invalid("INVALID_ARGUMENT", "context_weight", "must be between 0 and 1")
+            context_weight = req.context_weight
+        context_window = self.settings.search_context_window
+        if req.HasField("context_window"):
+            if not 0 <= req.context_window <= search_sql.MAX_CONTEXT_WINDOW:
+                raise invalid(
+                    "INVALID_ARGUMENT",
+                    "context_window",
+                    f"must be between 0 and {search_sql.MAX_CONTEXT_WINDOW}",
+                )
+            context_window = req.context_window
+        lexemes: list[str] = []
+        if mode_name != "vector" and query.strip():
+            # The statement tests each query word on its own, so it needs them first.
+            lexemes = list((await self.store.fetch(search_sql.LEXEMES_SQL, [query]))[0][0])
+        plan = search_sql.plan(mode_name, len(lexemes), context_weight, context_window)
         where = self._where(
             req.filter,
             show_expired=req.show_expired,
-            first_param=search_sql.FIRST_FILTER_PARAM[mode_name],
+            first_param=search_sql.FIRST_FILTER_PARAM,
         )
-        params: list[Any] = [user_id, vector, min_score, top_k]
-        if mode_name != "vector":
-            params.append(query)
-        params += where.params
-
-        def statement(exact: bool) -> str:
-            if mode_name == "keyword":
-                return search_sql.keyword_sql(where.sql)
-            if mode_name == "vector":
-                return search_sql.vector_sql(where.sql, exact=exact)
-            return search_sql.hybrid_sql(where.sql, exact=exact)
-
-        rows = await self.store.fetch(statement(exact=False), params)
-        if len(rows) < top_k and mode_name != "keyword":
+        params: list[Any] = [
+            user_id,
+            vector,
+            min_score,
+            top_k,
+            lexemes,
+            keyword_weight,
+            context_weight,
+            context_window,
+            *where.params,
+        ]
+        rows = await self.store.fetch(search_sql.search_sql(plan, where.sql, exact=False), params)
+        if plan.vector and (not rows or rows[0]["vector_found"] < search_sql.candidates(top_k)):
             # The HNSW scan filters after the fact and can come up short in a small or
             # heavily filtered scope; an exact scan of that scope cannot.
-            rows = await self.store.fetch(statement(exact=True), params)
-        return svc.SearchMemoriesResponse(
+            rows = await self.store.fetch(
+                search_sql.search_sql(plan, where.sql, exact=True), params
+            )
+        response = svc.SearchMemoriesResponse(
             results=[
                 memory_pb2.SearchResult(memory=memory_from_row(r), score=float(r["score"]))
                 for r in rows
             ]
         )
+        if req.include_relations or req.graph_boost:
+            response = await self._graph_step(user_id, req, vector, top_k, min_score, response)
+        return response
+
+    async def _graph_step(
+        self,
+        user_id: str,
+        req: svc.SearchMemoriesRequest,
+        vector: np.ndarray,
+        top_k: int,
+        min_score: float,
+        response: svc.SearchMemoriesResponse,
+    ) -> svc.SearchMemoriesResponse:
+        """Graph memory's part of search, after the memories are found: the relations of
+        the entities the query names and, with graph_boost, the memories they support."""
+        if self.graph is None:
+            from mem0stack_server.graph.service import graph_disabled
+
+            raise graph_disabled()
+        where = self._where(req.filter, show_expired=req.show_expired, first_param=5)
+
+        async def fetch(ids: list[uuid.UUID]) -> list[asyncpg.Record]:
+            return await self.store.fetch(
+                f"""SELECT {MEMORY_COLUMNS}, 1 - (embedding <=> $2) AS score FROM memories
+                    WHERE user_id = $1 AND id = ANY($3::uuid[])
+                      AND 1 - (embedding <=> $2) >= $4 AND {where.sql}""",
+                [user_id, vector, ids, min_score, *where.params],
+            )
+
+        return await self.graph.augment_search(user_id, req, vector, top_k, response, fetch)
 
     async def revisions(
         self, name: MemoryName, req: svc.ListMemoryRevisionsRequest

@@ -58,6 +58,12 @@ Embed = Callable[[list[str]], Awaitable[np.ndarray]]
 # Called inside the transaction of the changes, with the response (background operations
 # record their result there, so result and changes commit together).
 Finish = Callable[[asyncpg.Connection, svc.AddMemoriesResponse], Awaitable[None]]
+# Graph memory's hook (graph/__init__.py): called inside the same transaction with the
+# user, the conversation, its reference time and the events, to queue the graph update.
+GraphHook = Callable[
+    [asyncpg.Connection, str, Sequence[Turn], datetime, Sequence[memory_pb2.MemoryEvent]],
+    Awaitable[object],
+]
 
 _ATTEMPTS = 2
 
@@ -86,6 +92,8 @@ class InferencePipeline:
         self.store = store
         self.embed = embed
         self.llm = llm
+        # Set by the server when graph memory is on.
+        self.graph_hook: GraphHook | None = None
 
     async def run(
         self,
@@ -343,6 +351,8 @@ class InferencePipeline:
                 ),
                 warnings=[*warnings, *plan.warnings],
             )
+            if self.graph_hook is not None:
+                await self.graph_hook(conn, user_id, turns, given_reference or now, events)
             if finish is not None:
                 await finish(conn, response)
         return response

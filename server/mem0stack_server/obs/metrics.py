@@ -78,3 +78,27 @@ OPERATIONS_REJECTED = Counter(
 OPERATION_QUEUE_DEPTH = Gauge(
     "mem0stack_operation_queue_depth", "Background operations waiting for a worker."
 )
+
+# Graph memory (graph/worker.py): the outbox of Neo4j updates and what applying it did.
+GRAPH_OUTBOX_PENDING = Gauge(
+    "mem0stack_graph_outbox_pending", "Graph updates waiting in the outbox (all users)."
+)
+GRAPH_OUTBOX_LAG = Gauge(
+    "mem0stack_graph_outbox_lag_seconds",
+    "Age of the oldest pending graph update: how far the graph lags behind the memories.",
+)
+GRAPH_JOBS = Counter(
+    "mem0stack_graph_jobs_total",
+    "Graph update attempts by kind (EXTRACT, FORGET, SUPERSEDE) and outcome (ok, retry, failed).",
+    ("kind", "outcome"),
+)
+GRAPH_APPLY_SECONDS = Histogram(
+    "mem0stack_graph_apply_seconds",
+    "Time to apply one graph update (LLM extraction included), successful ones.",
+    ("kind",),
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+GRAPH_RELATIONS_INVALIDATED = Counter(
+    "mem0stack_graph_relations_invalidated_total",
+    "Relations marked invalid (contradicted or their memories superseded).",
+)

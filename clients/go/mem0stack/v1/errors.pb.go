@@ -124,6 +124,17 @@ const (
 	// twice (another call for the same user and scope ran at the same time);
 	// nothing of it was written. Retry the call.
 	ErrorReason_CONCURRENT_CHANGE ErrorReason = 31
+	// FAILED_PRECONDITION: graph memory is not configured on this server (no
+	// MEM0STACK_NEO4J_URI), so GraphService and `include_relations` are not
+	// available.
+	ErrorReason_GRAPH_DISABLED ErrorReason = 32
+	// UNAVAILABLE: the graph database (Neo4j) could not be reached; retry
+	// after RetryInfo. Memory writes never fail for this reason: their graph
+	// updates wait in the outbox.
+	ErrorReason_GRAPH_UNAVAILABLE ErrorReason = 33
+	// NOT_FOUND: the entity does not exist, or belongs to a user the caller
+	// cannot see, e.g. metadata {name: "users/u1/entities/0190..."}.
+	ErrorReason_ENTITY_NOT_FOUND ErrorReason = 34
 )
 
 // Enum value maps for ErrorReason.
@@ -161,6 +172,9 @@ var (
 		29: "OPERATION_NOT_FOUND",
 		30: "OPERATION_QUEUE_FULL",
 		31: "CONCURRENT_CHANGE",
+		32: "GRAPH_DISABLED",
+		33: "GRAPH_UNAVAILABLE",
+		34: "ENTITY_NOT_FOUND",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED": 0,
@@ -195,6 +209,9 @@ var (
 		"OPERATION_NOT_FOUND":      29,
 		"OPERATION_QUEUE_FULL":     30,
 		"CONCURRENT_CHANGE":        31,
+		"GRAPH_DISABLED":           32,
+		"GRAPH_UNAVAILABLE":        33,
+		"ENTITY_NOT_FOUND":         34,
 	}
 )
 
@@ -229,7 +246,7 @@ var File_mem0stack_v1_errors_proto protoreflect.FileDescriptor
 
 const file_mem0stack_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x19mem0stack/v1/errors.proto\x12\fmem0stack.v1*\xdc\x05\n" +
+	"\x19mem0stack/v1/errors.proto\x12\fmem0stack.v1*\x9d\x06\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10INVALID_ARGUMENT\x10\x01\x12\x10\n" +
@@ -263,7 +280,10 @@ const file_mem0stack_v1_errors_proto_rawDesc = "" +
 	"\x0eWATCH_OVERFLOW\x10\x1c\x12\x17\n" +
 	"\x13OPERATION_NOT_FOUND\x10\x1d\x12\x18\n" +
 	"\x14OPERATION_QUEUE_FULL\x10\x1e\x12\x15\n" +
-	"\x11CONCURRENT_CHANGE\x10\x1fBEZCgithub.com/mem0stack/mem0-stack/clients/go/mem0stack/v1;mem0stackv1b\x06proto3"
+	"\x11CONCURRENT_CHANGE\x10\x1f\x12\x12\n" +
+	"\x0eGRAPH_DISABLED\x10 \x12\x15\n" +
+	"\x11GRAPH_UNAVAILABLE\x10!\x12\x14\n" +
+	"\x10ENTITY_NOT_FOUND\x10\"BEZCgithub.com/mem0stack/mem0-stack/clients/go/mem0stack/v1;mem0stackv1b\x06proto3"
 
 var (
 	file_mem0stack_v1_errors_proto_rawDescOnce sync.Once

@@ -34,9 +34,10 @@ const (
 	SearchMemoriesRequest_MODE_UNSPECIFIED SearchMemoriesRequest_Mode = 0
 	// VECTOR ranks by embedding similarity only.
 	SearchMemoriesRequest_VECTOR SearchMemoriesRequest_Mode = 1
-	// KEYWORD ranks by full-text match only (any query word may match).
+	// KEYWORD ranks by full-text match only (any query word may match), by BM25.
 	SearchMemoriesRequest_KEYWORD SearchMemoriesRequest_Mode = 2
-	// HYBRID fuses the VECTOR and KEYWORD rankings by reciprocal rank.
+	// HYBRID ranks by a weighted sum of cosine similarity and keyword
+	// relevance (see `keyword_weight`).
 	SearchMemoriesRequest_HYBRID SearchMemoriesRequest_Mode = 3
 )
 
@@ -716,8 +717,34 @@ type SearchMemoriesRequest struct {
 	// query_embedding is a precomputed embedding of the query, used instead of
 	// embedding `query` on the server.
 	QueryEmbedding []float32 `protobuf:"fixed32,8,rep,packed,name=query_embedding,json=queryEmbedding,proto3" json:"query_embedding,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// include_relations also searches the user's graph (graph memory): the
+	// entities the query names, and their relations one or two hops out,
+	// returned ranked in `relations`. FAILED_PRECONDITION (GRAPH_DISABLED) on a
+	// server without graph memory.
+	IncludeRelations bool `protobuf:"varint,9,opt,name=include_relations,json=includeRelations,proto3" json:"include_relations,omitempty"`
+	// graph_boost, between 0 and 1, raises the score of memories that relevant
+	// relations came from by `graph_boost` times the relation's score, and
+	// adds such memories (matching the filter) that the text search missed.
+	// 0 leaves the ranking alone. Implies a graph search like
+	// `include_relations`.
+	GraphBoost float32 `protobuf:"fixed32,10,opt,name=graph_boost,json=graphBoost,proto3" json:"graph_boost,omitempty"`
+	// keyword_weight, between 0 and 1, is how much HYBRID ranking weighs keyword
+	// relevance (BM25 over the query's words, the best match scoring 1) against
+	// cosine similarity: relevance = (1 - keyword_weight) * cosine +
+	// keyword_weight * keyword. Unset uses the server's default (0.5).
+	KeywordWeight *float32 `protobuf:"fixed32,20,opt,name=keyword_weight,json=keywordWeight,proto3,oneof" json:"keyword_weight,omitempty"`
+	// context_weight, between 0 and 1, adds to each memory's relevance that share
+	// of the best relevance among its neighbours: the memories of the same run
+	// (same agent_id and run_id) stored just before or after it. A reply then
+	// ranks with the question it answers, and neighbours that match nothing
+	// themselves can be returned. 0 turns this off. Unset uses the server's
+	// default (0.5) in HYBRID mode and 0 in VECTOR and KEYWORD modes.
+	ContextWeight *float32 `protobuf:"fixed32,21,opt,name=context_weight,json=contextWeight,proto3,oneof" json:"context_weight,omitempty"`
+	// context_window is how many neighbours on each side count for
+	// `context_weight`, at most 10. Unset uses the server's default (2).
+	ContextWindow *int32 `protobuf:"varint,22,opt,name=context_window,json=contextWindow,proto3,oneof" json:"context_window,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SearchMemoriesRequest) Reset() {
@@ -806,11 +833,49 @@ func (x *SearchMemoriesRequest) GetQueryEmbedding() []float32 {
 	return nil
 }
 
+func (x *SearchMemoriesRequest) GetIncludeRelations() bool {
+	if x != nil {
+		return x.IncludeRelations
+	}
+	return false
+}
+
+func (x *SearchMemoriesRequest) GetGraphBoost() float32 {
+	if x != nil {
+		return x.GraphBoost
+	}
+	return 0
+}
+
+func (x *SearchMemoriesRequest) GetKeywordWeight() float32 {
+	if x != nil && x.KeywordWeight != nil {
+		return *x.KeywordWeight
+	}
+	return 0
+}
+
+func (x *SearchMemoriesRequest) GetContextWeight() float32 {
+	if x != nil && x.ContextWeight != nil {
+		return *x.ContextWeight
+	}
+	return 0
+}
+
+func (x *SearchMemoriesRequest) GetContextWindow() int32 {
+	if x != nil && x.ContextWindow != nil {
+		return *x.ContextWindow
+	}
+	return 0
+}
+
 // SearchMemoriesResponse is the response of SearchMemories.
 type SearchMemoriesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// results are the memories found, best first.
-	Results       []*SearchResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	Results []*SearchResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	// relations are the graph relations found for the query, best first (only
+	// with `include_relations` or `graph_boost`), at most `top_k`.
+	Relations     []*RelationResult `protobuf:"bytes,2,rep,name=relations,proto3" json:"relations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -848,6 +913,13 @@ func (*SearchMemoriesResponse) Descriptor() ([]byte, []int) {
 func (x *SearchMemoriesResponse) GetResults() []*SearchResult {
 	if x != nil {
 		return x.Results
+	}
+	return nil
+}
+
+func (x *SearchMemoriesResponse) GetRelations() []*RelationResult {
+	if x != nil {
+		return x.Relations
 	}
 	return nil
 }
@@ -1237,7 +1309,7 @@ var File_mem0stack_v1_memory_service_proto protoreflect.FileDescriptor
 
 const file_mem0stack_v1_memory_service_proto_rawDesc = "" +
 	"\n" +
-	"!mem0stack/v1/memory_service.proto\x12\fmem0stack.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19mem0stack/v1/memory.proto\x1a\x1cmem0stack/v1/operation.proto\x1a\x1amem0stack/v1/streams.proto\"\xc9\x01\n" +
+	"!mem0stack/v1/memory_service.proto\x12\fmem0stack.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18mem0stack/v1/graph.proto\x1a\x19mem0stack/v1/memory.proto\x1a\x1cmem0stack/v1/operation.proto\x1a\x1amem0stack/v1/streams.proto\"\xc9\x01\n" +
 	"\x13CreateMemoryRequest\x125\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1d\xe2A\x01\x02\xfaA\x16\x12\x14mem0stack.dev/MemoryR\x06parent\x122\n" +
 	"\x06memory\x18\x02 \x01(\v2\x14.mem0stack.v1.MemoryB\x04\xe2A\x01\x02R\x06memory\x12#\n" +
@@ -1289,7 +1361,7 @@ const file_mem0stack_v1_memory_service_proto_rawDesc = "" +
 	"\fshow_expired\x18\x06 \x01(\bB\x04\xe2A\x01\x01R\vshowExpired\"p\n" +
 	"\x14ListMemoriesResponse\x120\n" +
 	"\bmemories\x18\x01 \x03(\v2\x14.mem0stack.v1.MemoryR\bmemories\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb8\x03\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe1\x05\n" +
 	"\x15SearchMemoriesRequest\x125\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1d\xe2A\x01\x02\xfaA\x16\x12\x14mem0stack.dev/MemoryR\x06parent\x12\x1a\n" +
 	"\x05query\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x05query\x12\x1c\n" +
@@ -1298,7 +1370,14 @@ const file_mem0stack_v1_memory_service_proto_rawDesc = "" +
 	"\tmin_score\x18\x05 \x01(\x02B\x04\xe2A\x01\x01H\x00R\bminScore\x88\x01\x01\x12B\n" +
 	"\x04mode\x18\x06 \x01(\x0e2(.mem0stack.v1.SearchMemoriesRequest.ModeB\x04\xe2A\x01\x01R\x04mode\x12'\n" +
 	"\fshow_expired\x18\a \x01(\bB\x04\xe2A\x01\x01R\vshowExpired\x12-\n" +
-	"\x0fquery_embedding\x18\b \x03(\x02B\x04\xe2A\x01\x01R\x0equeryEmbedding\"A\n" +
+	"\x0fquery_embedding\x18\b \x03(\x02B\x04\xe2A\x01\x01R\x0equeryEmbedding\x121\n" +
+	"\x11include_relations\x18\t \x01(\bB\x04\xe2A\x01\x01R\x10includeRelations\x12%\n" +
+	"\vgraph_boost\x18\n" +
+	" \x01(\x02B\x04\xe2A\x01\x01R\n" +
+	"graphBoost\x120\n" +
+	"\x0ekeyword_weight\x18\x14 \x01(\x02B\x04\xe2A\x01\x01H\x01R\rkeywordWeight\x88\x01\x01\x120\n" +
+	"\x0econtext_weight\x18\x15 \x01(\x02B\x04\xe2A\x01\x01H\x02R\rcontextWeight\x88\x01\x01\x120\n" +
+	"\x0econtext_window\x18\x16 \x01(\x05B\x04\xe2A\x01\x01H\x03R\rcontextWindow\x88\x01\x01\"A\n" +
 	"\x04Mode\x12\x14\n" +
 	"\x10MODE_UNSPECIFIED\x10\x00\x12\n" +
 	"\n" +
@@ -1307,9 +1386,13 @@ const file_mem0stack_v1_memory_service_proto_rawDesc = "" +
 	"\n" +
 	"\x06HYBRID\x10\x03B\f\n" +
 	"\n" +
-	"_min_score\"N\n" +
+	"_min_scoreB\x11\n" +
+	"\x0f_keyword_weightB\x11\n" +
+	"\x0f_context_weightB\x11\n" +
+	"\x0f_context_window\"\x8a\x01\n" +
 	"\x16SearchMemoriesResponse\x124\n" +
-	"\aresults\x18\x01 \x03(\v2\x1a.mem0stack.v1.SearchResultR\aresults\"\xb1\x01\n" +
+	"\aresults\x18\x01 \x03(\v2\x1a.mem0stack.v1.SearchResultR\aresults\x12:\n" +
+	"\trelations\x18\x02 \x03(\v2\x1c.mem0stack.v1.RelationResultR\trelations\"\xb1\x01\n" +
 	"\x13UpdateMemoryRequest\x122\n" +
 	"\x06memory\x18\x01 \x01(\v2\x14.mem0stack.v1.MemoryB\x04\xe2A\x01\x02R\x06memory\x12A\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x04\xe2A\x01\x01R\n" +
@@ -1396,17 +1479,18 @@ var file_mem0stack_v1_memory_service_proto_goTypes = []any{
 	(*MemoryEvent)(nil),                 // 22: mem0stack.v1.MemoryEvent
 	(*TokenUsage)(nil),                  // 23: mem0stack.v1.TokenUsage
 	(*SearchResult)(nil),                // 24: mem0stack.v1.SearchResult
-	(*fieldmaskpb.FieldMask)(nil),       // 25: google.protobuf.FieldMask
-	(*MemoryRevision)(nil),              // 26: mem0stack.v1.MemoryRevision
-	(*WatchMemoriesRequest)(nil),        // 27: mem0stack.v1.WatchMemoriesRequest
-	(*ExportMemoriesRequest)(nil),       // 28: mem0stack.v1.ExportMemoriesRequest
-	(*ImportMemoriesRequest)(nil),       // 29: mem0stack.v1.ImportMemoriesRequest
-	(*GetOperationRequest)(nil),         // 30: mem0stack.v1.GetOperationRequest
-	(*WatchMemoriesResponse)(nil),       // 31: mem0stack.v1.WatchMemoriesResponse
-	(*ExportMemoriesResponse)(nil),      // 32: mem0stack.v1.ExportMemoriesResponse
-	(*ImportMemoriesResponse)(nil),      // 33: mem0stack.v1.ImportMemoriesResponse
-	(*emptypb.Empty)(nil),               // 34: google.protobuf.Empty
-	(*Operation)(nil),                   // 35: mem0stack.v1.Operation
+	(*RelationResult)(nil),              // 25: mem0stack.v1.RelationResult
+	(*fieldmaskpb.FieldMask)(nil),       // 26: google.protobuf.FieldMask
+	(*MemoryRevision)(nil),              // 27: mem0stack.v1.MemoryRevision
+	(*WatchMemoriesRequest)(nil),        // 28: mem0stack.v1.WatchMemoriesRequest
+	(*ExportMemoriesRequest)(nil),       // 29: mem0stack.v1.ExportMemoriesRequest
+	(*ImportMemoriesRequest)(nil),       // 30: mem0stack.v1.ImportMemoriesRequest
+	(*GetOperationRequest)(nil),         // 31: mem0stack.v1.GetOperationRequest
+	(*WatchMemoriesResponse)(nil),       // 32: mem0stack.v1.WatchMemoriesResponse
+	(*ExportMemoriesResponse)(nil),      // 33: mem0stack.v1.ExportMemoriesResponse
+	(*ImportMemoriesResponse)(nil),      // 34: mem0stack.v1.ImportMemoriesResponse
+	(*emptypb.Empty)(nil),               // 35: google.protobuf.Empty
+	(*Operation)(nil),                   // 36: mem0stack.v1.Operation
 }
 var file_mem0stack_v1_memory_service_proto_depIdxs = []int32{
 	17, // 0: mem0stack.v1.CreateMemoryRequest.memory:type_name -> mem0stack.v1.Memory
@@ -1421,42 +1505,43 @@ var file_mem0stack_v1_memory_service_proto_depIdxs = []int32{
 	17, // 9: mem0stack.v1.ListMemoriesResponse.memories:type_name -> mem0stack.v1.Memory
 	0,  // 10: mem0stack.v1.SearchMemoriesRequest.mode:type_name -> mem0stack.v1.SearchMemoriesRequest.Mode
 	24, // 11: mem0stack.v1.SearchMemoriesResponse.results:type_name -> mem0stack.v1.SearchResult
-	17, // 12: mem0stack.v1.UpdateMemoryRequest.memory:type_name -> mem0stack.v1.Memory
-	25, // 13: mem0stack.v1.UpdateMemoryRequest.update_mask:type_name -> google.protobuf.FieldMask
-	26, // 14: mem0stack.v1.ListMemoryRevisionsResponse.revisions:type_name -> mem0stack.v1.MemoryRevision
-	1,  // 15: mem0stack.v1.MemoryService.CreateMemory:input_type -> mem0stack.v1.CreateMemoryRequest
-	2,  // 16: mem0stack.v1.MemoryService.BatchCreateMemories:input_type -> mem0stack.v1.BatchCreateMemoriesRequest
-	4,  // 17: mem0stack.v1.MemoryService.AddMemories:input_type -> mem0stack.v1.AddMemoriesRequest
-	6,  // 18: mem0stack.v1.MemoryService.GetMemory:input_type -> mem0stack.v1.GetMemoryRequest
-	7,  // 19: mem0stack.v1.MemoryService.ListMemories:input_type -> mem0stack.v1.ListMemoriesRequest
-	9,  // 20: mem0stack.v1.MemoryService.SearchMemories:input_type -> mem0stack.v1.SearchMemoriesRequest
-	27, // 21: mem0stack.v1.MemoryService.WatchMemories:input_type -> mem0stack.v1.WatchMemoriesRequest
-	28, // 22: mem0stack.v1.MemoryService.ExportMemories:input_type -> mem0stack.v1.ExportMemoriesRequest
-	29, // 23: mem0stack.v1.MemoryService.ImportMemories:input_type -> mem0stack.v1.ImportMemoriesRequest
-	11, // 24: mem0stack.v1.MemoryService.UpdateMemory:input_type -> mem0stack.v1.UpdateMemoryRequest
-	12, // 25: mem0stack.v1.MemoryService.DeleteMemory:input_type -> mem0stack.v1.DeleteMemoryRequest
-	13, // 26: mem0stack.v1.MemoryService.BatchDeleteMemories:input_type -> mem0stack.v1.BatchDeleteMemoriesRequest
-	15, // 27: mem0stack.v1.MemoryService.ListMemoryRevisions:input_type -> mem0stack.v1.ListMemoryRevisionsRequest
-	30, // 28: mem0stack.v1.MemoryService.GetOperation:input_type -> mem0stack.v1.GetOperationRequest
-	17, // 29: mem0stack.v1.MemoryService.CreateMemory:output_type -> mem0stack.v1.Memory
-	3,  // 30: mem0stack.v1.MemoryService.BatchCreateMemories:output_type -> mem0stack.v1.BatchCreateMemoriesResponse
-	5,  // 31: mem0stack.v1.MemoryService.AddMemories:output_type -> mem0stack.v1.AddMemoriesResponse
-	17, // 32: mem0stack.v1.MemoryService.GetMemory:output_type -> mem0stack.v1.Memory
-	8,  // 33: mem0stack.v1.MemoryService.ListMemories:output_type -> mem0stack.v1.ListMemoriesResponse
-	10, // 34: mem0stack.v1.MemoryService.SearchMemories:output_type -> mem0stack.v1.SearchMemoriesResponse
-	31, // 35: mem0stack.v1.MemoryService.WatchMemories:output_type -> mem0stack.v1.WatchMemoriesResponse
-	32, // 36: mem0stack.v1.MemoryService.ExportMemories:output_type -> mem0stack.v1.ExportMemoriesResponse
-	33, // 37: mem0stack.v1.MemoryService.ImportMemories:output_type -> mem0stack.v1.ImportMemoriesResponse
-	17, // 38: mem0stack.v1.MemoryService.UpdateMemory:output_type -> mem0stack.v1.Memory
-	34, // 39: mem0stack.v1.MemoryService.DeleteMemory:output_type -> google.protobuf.Empty
-	14, // 40: mem0stack.v1.MemoryService.BatchDeleteMemories:output_type -> mem0stack.v1.BatchDeleteMemoriesResponse
-	16, // 41: mem0stack.v1.MemoryService.ListMemoryRevisions:output_type -> mem0stack.v1.ListMemoryRevisionsResponse
-	35, // 42: mem0stack.v1.MemoryService.GetOperation:output_type -> mem0stack.v1.Operation
-	29, // [29:43] is the sub-list for method output_type
-	15, // [15:29] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	25, // 12: mem0stack.v1.SearchMemoriesResponse.relations:type_name -> mem0stack.v1.RelationResult
+	17, // 13: mem0stack.v1.UpdateMemoryRequest.memory:type_name -> mem0stack.v1.Memory
+	26, // 14: mem0stack.v1.UpdateMemoryRequest.update_mask:type_name -> google.protobuf.FieldMask
+	27, // 15: mem0stack.v1.ListMemoryRevisionsResponse.revisions:type_name -> mem0stack.v1.MemoryRevision
+	1,  // 16: mem0stack.v1.MemoryService.CreateMemory:input_type -> mem0stack.v1.CreateMemoryRequest
+	2,  // 17: mem0stack.v1.MemoryService.BatchCreateMemories:input_type -> mem0stack.v1.BatchCreateMemoriesRequest
+	4,  // 18: mem0stack.v1.MemoryService.AddMemories:input_type -> mem0stack.v1.AddMemoriesRequest
+	6,  // 19: mem0stack.v1.MemoryService.GetMemory:input_type -> mem0stack.v1.GetMemoryRequest
+	7,  // 20: mem0stack.v1.MemoryService.ListMemories:input_type -> mem0stack.v1.ListMemoriesRequest
+	9,  // 21: mem0stack.v1.MemoryService.SearchMemories:input_type -> mem0stack.v1.SearchMemoriesRequest
+	28, // 22: mem0stack.v1.MemoryService.WatchMemories:input_type -> mem0stack.v1.WatchMemoriesRequest
+	29, // 23: mem0stack.v1.MemoryService.ExportMemories:input_type -> mem0stack.v1.ExportMemoriesRequest
+	30, // 24: mem0stack.v1.MemoryService.ImportMemories:input_type -> mem0stack.v1.ImportMemoriesRequest
+	11, // 25: mem0stack.v1.MemoryService.UpdateMemory:input_type -> mem0stack.v1.UpdateMemoryRequest
+	12, // 26: mem0stack.v1.MemoryService.DeleteMemory:input_type -> mem0stack.v1.DeleteMemoryRequest
+	13, // 27: mem0stack.v1.MemoryService.BatchDeleteMemories:input_type -> mem0stack.v1.BatchDeleteMemoriesRequest
+	15, // 28: mem0stack.v1.MemoryService.ListMemoryRevisions:input_type -> mem0stack.v1.ListMemoryRevisionsRequest
+	31, // 29: mem0stack.v1.MemoryService.GetOperation:input_type -> mem0stack.v1.GetOperationRequest
+	17, // 30: mem0stack.v1.MemoryService.CreateMemory:output_type -> mem0stack.v1.Memory
+	3,  // 31: mem0stack.v1.MemoryService.BatchCreateMemories:output_type -> mem0stack.v1.BatchCreateMemoriesResponse
+	5,  // 32: mem0stack.v1.MemoryService.AddMemories:output_type -> mem0stack.v1.AddMemoriesResponse
+	17, // 33: mem0stack.v1.MemoryService.GetMemory:output_type -> mem0stack.v1.Memory
+	8,  // 34: mem0stack.v1.MemoryService.ListMemories:output_type -> mem0stack.v1.ListMemoriesResponse
+	10, // 35: mem0stack.v1.MemoryService.SearchMemories:output_type -> mem0stack.v1.SearchMemoriesResponse
+	32, // 36: mem0stack.v1.MemoryService.WatchMemories:output_type -> mem0stack.v1.WatchMemoriesResponse
+	33, // 37: mem0stack.v1.MemoryService.ExportMemories:output_type -> mem0stack.v1.ExportMemoriesResponse
+	34, // 38: mem0stack.v1.MemoryService.ImportMemories:output_type -> mem0stack.v1.ImportMemoriesResponse
+	17, // 39: mem0stack.v1.MemoryService.UpdateMemory:output_type -> mem0stack.v1.Memory
+	35, // 40: mem0stack.v1.MemoryService.DeleteMemory:output_type -> google.protobuf.Empty
+	14, // 41: mem0stack.v1.MemoryService.BatchDeleteMemories:output_type -> mem0stack.v1.BatchDeleteMemoriesResponse
+	16, // 42: mem0stack.v1.MemoryService.ListMemoryRevisions:output_type -> mem0stack.v1.ListMemoryRevisionsResponse
+	36, // 43: mem0stack.v1.MemoryService.GetOperation:output_type -> mem0stack.v1.Operation
+	30, // [30:44] is the sub-list for method output_type
+	16, // [16:30] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_mem0stack_v1_memory_service_proto_init() }
@@ -1464,6 +1549,7 @@ func file_mem0stack_v1_memory_service_proto_init() {
 	if File_mem0stack_v1_memory_service_proto != nil {
 		return
 	}
+	file_mem0stack_v1_graph_proto_init()
 	file_mem0stack_v1_memory_proto_init()
 	file_mem0stack_v1_operation_proto_init()
 	file_mem0stack_v1_streams_proto_init()

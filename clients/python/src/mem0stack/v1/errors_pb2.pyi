@@ -136,6 +136,20 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     twice (another call for the same user and scope ran at the same time);
     nothing of it was written. Retry the call.
     """
+    GRAPH_DISABLED: _ErrorReason.ValueType  # 32
+    """FAILED_PRECONDITION: graph memory is not configured on this server (no
+    MEM0STACK_NEO4J_URI), so GraphService and `include_relations` are not
+    available.
+    """
+    GRAPH_UNAVAILABLE: _ErrorReason.ValueType  # 33
+    """UNAVAILABLE: the graph database (Neo4j) could not be reached; retry
+    after RetryInfo. Memory writes never fail for this reason: their graph
+    updates wait in the outbox.
+    """
+    ENTITY_NOT_FOUND: _ErrorReason.ValueType  # 34
+    """NOT_FOUND: the entity does not exist, or belongs to a user the caller
+    cannot see, e.g. metadata {name: "users/u1/entities/0190..."}.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the machine-readable cause of an error.
@@ -261,5 +275,19 @@ CONCURRENT_CHANGE: ErrorReason.ValueType  # 31
 """ABORTED: memories this AddMemories call was reconciling changed under it
 twice (another call for the same user and scope ran at the same time);
 nothing of it was written. Retry the call.
+"""
+GRAPH_DISABLED: ErrorReason.ValueType  # 32
+"""FAILED_PRECONDITION: graph memory is not configured on this server (no
+MEM0STACK_NEO4J_URI), so GraphService and `include_relations` are not
+available.
+"""
+GRAPH_UNAVAILABLE: ErrorReason.ValueType  # 33
+"""UNAVAILABLE: the graph database (Neo4j) could not be reached; retry
+after RetryInfo. Memory writes never fail for this reason: their graph
+updates wait in the outbox.
+"""
+ENTITY_NOT_FOUND: ErrorReason.ValueType  # 34
+"""NOT_FOUND: the entity does not exist, or belongs to a user the caller
+cannot see, e.g. metadata {name: "users/u1/entities/0190..."}.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -11,6 +11,7 @@ from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from mem0stack.v1 import graph_pb2 as _graph_pb2
 from mem0stack.v1 import memory_pb2 as _memory_pb2
 import builtins as _builtins
 import sys
@@ -379,9 +380,11 @@ class SearchMemoriesRequest(_message.Message):
         VECTOR: SearchMemoriesRequest._Mode.ValueType  # 1
         """VECTOR ranks by embedding similarity only."""
         KEYWORD: SearchMemoriesRequest._Mode.ValueType  # 2
-        """KEYWORD ranks by full-text match only (any query word may match)."""
+        """KEYWORD ranks by full-text match only (any query word may match), by BM25."""
         HYBRID: SearchMemoriesRequest._Mode.ValueType  # 3
-        """HYBRID fuses the VECTOR and KEYWORD rankings by reciprocal rank."""
+        """HYBRID ranks by a weighted sum of cosine similarity and keyword
+        relevance (see `keyword_weight`).
+        """
 
     class Mode(_Mode, metaclass=_ModeEnumTypeWrapper):
         """Mode is how candidates are retrieved and ranked."""
@@ -391,9 +394,11 @@ class SearchMemoriesRequest(_message.Message):
     VECTOR: SearchMemoriesRequest.Mode.ValueType  # 1
     """VECTOR ranks by embedding similarity only."""
     KEYWORD: SearchMemoriesRequest.Mode.ValueType  # 2
-    """KEYWORD ranks by full-text match only (any query word may match)."""
+    """KEYWORD ranks by full-text match only (any query word may match), by BM25."""
     HYBRID: SearchMemoriesRequest.Mode.ValueType  # 3
-    """HYBRID fuses the VECTOR and KEYWORD rankings by reciprocal rank."""
+    """HYBRID ranks by a weighted sum of cosine similarity and keyword
+    relevance (see `keyword_weight`).
+    """
 
     PARENT_FIELD_NUMBER: _builtins.int
     QUERY_FIELD_NUMBER: _builtins.int
@@ -403,6 +408,11 @@ class SearchMemoriesRequest(_message.Message):
     MODE_FIELD_NUMBER: _builtins.int
     SHOW_EXPIRED_FIELD_NUMBER: _builtins.int
     QUERY_EMBEDDING_FIELD_NUMBER: _builtins.int
+    INCLUDE_RELATIONS_FIELD_NUMBER: _builtins.int
+    GRAPH_BOOST_FIELD_NUMBER: _builtins.int
+    KEYWORD_WEIGHT_FIELD_NUMBER: _builtins.int
+    CONTEXT_WEIGHT_FIELD_NUMBER: _builtins.int
+    CONTEXT_WINDOW_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """parent is the user whose memories to search, `users/{user}`."""
     query: _builtins.str
@@ -417,6 +427,37 @@ class SearchMemoriesRequest(_message.Message):
     """mode is the retrieval mode."""
     show_expired: _builtins.bool
     """show_expired includes memories whose expire_time has passed."""
+    include_relations: _builtins.bool
+    """include_relations also searches the user's graph (graph memory): the
+    entities the query names, and their relations one or two hops out,
+    returned ranked in `relations`. FAILED_PRECONDITION (GRAPH_DISABLED) on a
+    server without graph memory.
+    """
+    graph_boost: _builtins.float
+    """graph_boost, between 0 and 1, raises the score of memories that relevant
+    relations came from by `graph_boost` times the relation's score, and
+    adds such memories (matching the filter) that the text search missed.
+    0 leaves the ranking alone. Implies a graph search like
+    `include_relations`.
+    """
+    keyword_weight: _builtins.float
+    """keyword_weight, between 0 and 1, is how much HYBRID ranking weighs keyword
+    relevance (BM25 over the query's words, the best match scoring 1) against
+    cosine similarity: relevance = (1 - keyword_weight) * cosine +
+    keyword_weight * keyword. Unset uses the server's default (0.5).
+    """
+    context_weight: _builtins.float
+    """context_weight, between 0 and 1, adds to each memory's relevance that share
+    of the best relevance among its neighbours: the memories of the same run
+    (same agent_id and run_id) stored just before or after it. A reply then
+    ranks with the question it answers, and neighbours that match nothing
+    themselves can be returned. 0 turns this off. Unset uses the server's
+    default (0.5) in HYBRID mode and 0 in VECTOR and KEYWORD modes.
+    """
+    context_window: _builtins.int
+    """context_window is how many neighbours on each side count for
+    `context_weight`, at most 10. Unset uses the server's default (2).
+    """
     @_builtins.property
     def query_embedding(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
         """query_embedding is a precomputed embedding of the query, used instead of
@@ -434,13 +475,31 @@ class SearchMemoriesRequest(_message.Message):
         mode: Global___SearchMemoriesRequest.Mode.ValueType = ...,
         show_expired: _builtins.bool = ...,
         query_embedding: _abc.Iterable[_builtins.float] | None = ...,
+        include_relations: _builtins.bool = ...,
+        graph_boost: _builtins.float = ...,
+        keyword_weight: _builtins.float | None = ...,
+        context_weight: _builtins.float | None = ...,
+        context_window: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_min_score", b"_min_score", "min_score", b"min_score"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_context_weight", b"_context_weight", "_context_window", b"_context_window", "_keyword_weight", b"_keyword_weight", "_min_score", b"_min_score", "context_weight", b"context_weight", "context_window", b"context_window", "keyword_weight", b"keyword_weight", "min_score", b"min_score"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_score", b"_min_score", "filter", b"filter", "min_score", b"min_score", "mode", b"mode", "parent", b"parent", "query", b"query", "query_embedding", b"query_embedding", "show_expired", b"show_expired", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_context_weight", b"_context_weight", "_context_window", b"_context_window", "_keyword_weight", b"_keyword_weight", "_min_score", b"_min_score", "context_weight", b"context_weight", "context_window", b"context_window", "filter", b"filter", "graph_boost", b"graph_boost", "include_relations", b"include_relations", "keyword_weight", b"keyword_weight", "min_score", b"min_score", "mode", b"mode", "parent", b"parent", "query", b"query", "query_embedding", b"query_embedding", "show_expired", b"show_expired", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__context_weight: _TypeAlias = _typing.Literal["context_weight"]  # noqa: Y015
+    _WhichOneofArgType__context_weight: _TypeAlias = _typing.Literal["_context_weight", b"_context_weight"]  # noqa: Y015
+    _WhichOneofReturnType__context_window: _TypeAlias = _typing.Literal["context_window"]  # noqa: Y015
+    _WhichOneofArgType__context_window: _TypeAlias = _typing.Literal["_context_window", b"_context_window"]  # noqa: Y015
+    _WhichOneofReturnType__keyword_weight: _TypeAlias = _typing.Literal["keyword_weight"]  # noqa: Y015
+    _WhichOneofArgType__keyword_weight: _TypeAlias = _typing.Literal["_keyword_weight", b"_keyword_weight"]  # noqa: Y015
     _WhichOneofReturnType__min_score: _TypeAlias = _typing.Literal["min_score"]  # noqa: Y015
     _WhichOneofArgType__min_score: _TypeAlias = _typing.Literal["_min_score", b"_min_score"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__context_weight) -> _WhichOneofReturnType__context_weight | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__context_window) -> _WhichOneofReturnType__context_window | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__keyword_weight) -> _WhichOneofReturnType__keyword_weight | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__min_score) -> _WhichOneofReturnType__min_score | None: ...
 
 Global___SearchMemoriesRequest: _TypeAlias = SearchMemoriesRequest  # noqa: Y015
@@ -452,18 +511,26 @@ class SearchMemoriesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     RESULTS_FIELD_NUMBER: _builtins.int
+    RELATIONS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def results(self) -> _containers.RepeatedCompositeFieldContainer[_memory_pb2.SearchResult]:
         """results are the memories found, best first."""
+
+    @_builtins.property
+    def relations(self) -> _containers.RepeatedCompositeFieldContainer[_graph_pb2.RelationResult]:
+        """relations are the graph relations found for the query, best first (only
+        with `include_relations` or `graph_boost`), at most `top_k`.
+        """
 
     def __init__(
         self,
         *,
         results: _abc.Iterable[_memory_pb2.SearchResult] | None = ...,
+        relations: _abc.Iterable[_graph_pb2.RelationResult] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["relations", b"relations", "results", b"results"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

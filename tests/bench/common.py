@@ -1,0 +1,149 @@
+"""Pieces the benchmark scripts share: LoCoMo loading, percentiles, the machine, Postgres.
+
+Benchmarks are scripts, not tests: they print figures (and ratios against a peer measured
+in the same run) and never run under pytest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import re
+import statistics
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+LOCOMO = REPO.parent / "shared" / "data" / "locomo"
+#: LoCoMo's answerable categories (5 is adversarial and left out, as in the paper).
+CATEGORIES = (1, 2, 3, 4)
+CATEGORY_NAMES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
+_DIA_ID = re.compile(r"D\d+:\d+")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One LoCoMo turn, as both systems store it."""
+
+    dia_id: str
+    session: int
+    speaker: str
+    text: str  # "{speaker}: {text}" plus " [image: {caption}]"
+    event_time: datetime | None
+
+
+@dataclass(frozen=True)
+class Question:
+    question: str
+    category: int
+    evidence: frozenset[str]
+
+
+@dataclass
+class Conversation:
+    name: str
+    turns: list[Turn] = field(default_factory=list)
+    questions: list[Question] = field(default_factory=list)
+
+
+def _session_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, "%I:%M %p on %d %B, %Y").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def load_locomo(directory: Path) -> list[Conversation]:
+    """Every conversation (``*.json``) of a LoCoMo directory.
+
+    Questions keep only well-formed evidence ids that name a turn of the conversation
+    (a few are malformed, such as "D8:6; D9:17"); those left with none are dropped.
+    """
+    conversations: list[Conversation] = []
+    for path in sorted(directory.glob("*.json")):
+        raw = json.loads(path.read_text())
+        raw = raw.get("conversation", raw) | {"qa": raw.get("qa", [])}
+        conv = Conversation(name=path.stem)
+        n = 1
+        while isinstance(raw.get(f"session_{n}"), list):
+            when = _session_time(raw.get(f"session_{n}_date_time"))
+            for t in raw[f"session_{n}"]:
+                text = f"{t['speaker']}: {t['text']}"
+                if t.get("blip_caption"):
+                    text += f" [image: {t['blip_caption']}]"
+                conv.turns.append(Turn(t["dia_id"], n, t["speaker"], text, when))
+            n += 1
+        known = {t.dia_id for t in conv.turns}
+        for q in raw["qa"]:
+            if q.get("category") not in CATEGORIES:
+                continue
+            evidence = {m for e in q.get("evidence") or [] for m in _DIA_ID.findall(str(e))}
+            evidence &= known
+            if evidence:
+                conv.questions.append(Question(q["question"], q["category"], frozenset(evidence)))
+        conversations.append(conv)
+    if not conversations:
+        raise SystemExit(f"no LoCoMo conversations (*.json) in {directory}")
+    return conversations
+
+
+def percentiles(samples_s: list[float]) -> dict[str, float]:
+    """p50/p95/p99 in milliseconds."""
+    ms = sorted(s * 1000 for s in samples_s)
+    if len(ms) < 2:
+        value = ms[0] if ms else float("nan")
+        return {"p50": value, "p95": value, "p99": value}
+    q = statistics.quantiles(ms, n=100, method="inclusive")
+    return {"p50": q[49], "p95": q[94], "p99": q[98]}
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kb = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kb = int(line.split()[1])
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+@contextmanager
+def embedded_postgres(prefix: str) -> Iterator[str]:
+    """A throw-away PostgreSQL 16 + pgvector (pgserver); yields its URI."""
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    pg = pgserver.get_server(data_dir, cleanup_mode="delete")
+    try:
+        yield pg.get_uri()
+    finally:
+        pg.cleanup()
+
+
+def write_json(path: Path | None, results: dict[str, Any]) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=2, default=str) + "\n")

@@ -1,0 +1,181 @@
+"""SearchMemories ranking: BM25 keyword relevance, weighted hybrid fusion and neighbouring
+context (the replies stored next to a match), over real gRPC and PostgreSQL."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from mem0stack.v1 import memory_service_pb2 as svc
+from mem0stack.v1.memory_pb2 import Memory
+from tests.support.errors import details_of
+
+pytestmark = pytest.mark.asyncio
+
+KEYWORD = svc.SearchMemoriesRequest.KEYWORD
+VECTOR = svc.SearchMemoriesRequest.VECTOR
+HYBRID = svc.SearchMemoriesRequest.HYBRID
+
+
+async def _create(stub, user_id: str, content: str, **fields) -> Memory:  # type: ignore[no-untyped-def]
+    return await stub.CreateMemory(
+        svc.CreateMemoryRequest(parent=f"users/{user_id}", memory=Memory(content=content, **fields))
+    )
+
+
+async def _search(stub, user_id: str, query: str, **fields) -> list[str]:  # type: ignore[no-untyped-def]
+    reply = await stub.SearchMemories(
+        svc.SearchMemoriesRequest(parent=f"users/{user_id}", query=query, **fields)
+    )
+    return [r.memory.content for r in reply.results]
+
+
+async def _chat(stub, user_id: str) -> None:  # type: ignore[no-untyped-def]
+    """A question whose answer shares no word with it, between unrelated memories of
+    another run stored in between."""
+    await _create(stub, user_id, "Ana: What did you name the new puppy?", run_id="chat-1")
+    await _create(stub, user_id, "Notes: renew the car insurance in March", run_id="notes")
+    await _create(stub, user_id, "Ben: Biscuit, after my favourite cookie!", run_id="chat-1")
+    await _create(stub, user_id, "Ana: Lovely. Is he sleeping through the night?", run_id="chat-1")
+    await _create(stub, user_id, "Notes: dentist appointment on Friday", run_id="notes")
+
+
+async def test_context_returns_the_reply_next_to_a_match(stub, user_id: str) -> None:
+    await _chat(stub, user_id)
+    query = "what name did Ben give the puppy"
+    alone = await _search(stub, user_id, query, mode=KEYWORD)
+    assert "Ben: Biscuit, after my favourite cookie!" in alone  # "ben" matches
+    plain = await _search(stub, user_id, query, mode=KEYWORD, top_k=1)
+    assert plain == ["Ana: What did you name the new puppy?"]
+
+    with_context = await _search(
+        stub, user_id, "name of the new puppy", mode=KEYWORD, context_weight=0.5, top_k=3
+    )
+    without = await _search(stub, user_id, "name of the new puppy", mode=KEYWORD)
+    # The reply matches no query word: only neighbouring context brings it in.
+    assert "Ben: Biscuit, after my favourite cookie!" not in without
+    assert with_context[0] == "Ana: What did you name the new puppy?"
+    assert "Ben: Biscuit, after my favourite cookie!" in with_context
+
+
+async def test_context_stays_within_the_run(stub, user_id: str) -> None:
+    await _chat(stub, user_id)
+    found = await _search(
+        stub, user_id, "name of the new puppy", mode=KEYWORD, context_weight=1.0, top_k=10
+    )
+    # Stored between the question and its answer, but in another run.
+    assert "Notes: renew the car insurance in March" not in found
+    assert "Ana: Lovely. Is he sleeping through the night?" in found
+
+
+async def test_context_window_bounds_the_neighbours(stub, user_id: str) -> None:
+    await _chat(stub, user_id)
+    one = await _search(
+        stub,
+        user_id,
+        "name of the new puppy",
+        mode=KEYWORD,
+        context_weight=1.0,
+        context_window=1,
+    )
+    assert one == [
+        "Ana: What did you name the new puppy?",
+        "Ben: Biscuit, after my favourite cookie!",
+    ]
+
+
+async def test_context_neighbours_obey_the_filter(stub, user_id: str) -> None:
+    await _create(stub, user_id, "Ana: What did you name the new puppy?", run_id="c", role="user")
+    await _create(
+        stub, user_id, "Biscuit, after my favourite cookie!", run_id="c", role="assistant"
+    )
+    found = await _search(
+        stub,
+        user_id,
+        "name of the new puppy",
+        mode=KEYWORD,
+        context_weight=1.0,
+        filter='role = "user"',
+    )
+    assert found == ["Ana: What did you name the new puppy?"]
+
+
+async def test_hybrid_default_uses_context(stub, user_id: str) -> None:
+    await _create(stub, user_id, "Ana: What did you name the new puppy?", run_id="chat-1")
+    await _create(stub, user_id, "Ben: Biscuit, after my favourite cookie!", run_id="chat-1")
+    # Closer to the query than the reply, each in a run of its own.
+    for i, content in enumerate(
+        ["The puppy school is closed on Sundays", "Puppies need a lot of sleep"]
+    ):
+        await _create(stub, user_id, content, run_id=f"other-{i}")
+    query = "name of the new puppy"
+    without = await _search(stub, user_id, query, context_weight=0)
+    assert without.index("Ben: Biscuit, after my favourite cookie!") > 1
+    found = await _search(stub, user_id, query)
+    assert found[:2] == [
+        "Ana: What did you name the new puppy?",
+        "Ben: Biscuit, after my favourite cookie!",
+    ]
+
+
+async def test_keyword_ranking_weighs_rare_words(stub, user_id: str) -> None:
+    for content in [
+        "Caroline likes green tea",
+        "Caroline went hiking with friends",
+        "Caroline reads a book every week",
+        "Caroline moved to a new flat",
+        "Rex the dog barked at the mailman",
+    ]:
+        await _create(stub, user_id, content)
+    # "caroline" is in most memories, "rex" in one: BM25's inverse document frequency
+    # puts the rare word's memory first (ts_rank would tie them).
+    found = await _search(stub, user_id, "Did Caroline meet Rex?", mode=KEYWORD)
+    assert found[0] == "Rex the dog barked at the mailman"
+    assert len(found) == 5
+
+
+async def test_keyword_weight_moves_hybrid_between_the_legs(stub, user_id: str) -> None:
+    for content in [
+        "She drinks a flat white every morning",
+        "Morning meetings start at nine",
+        "Coffee beans come from Ethiopia",
+        "The train was late again",
+    ]:
+        await _create(stub, user_id, content)
+    query = "what coffee does she have in the morning"
+    kw = await _search(stub, user_id, query, mode=KEYWORD)
+    vec = await _search(stub, user_id, query, mode=VECTOR)
+    only_keyword = await _search(
+        stub, user_id, query, mode=HYBRID, keyword_weight=1.0, context_weight=0
+    )
+    # Vector candidates that match no word follow, with relevance 0.
+    assert only_keyword[: len(kw)] == kw
+    only_vector = await _search(
+        stub, user_id, query, mode=HYBRID, keyword_weight=0.0, context_weight=0
+    )
+    assert only_vector[: len(vec)] == vec
+
+
+async def test_keyword_search_with_only_stop_words_finds_nothing(stub, user_id: str) -> None:
+    await _create(stub, user_id, "Enjoys long walks")
+    assert await _search(stub, user_id, "the and of", mode=KEYWORD) == []
+    # HYBRID still answers from the vector leg.
+    assert await _search(stub, user_id, "the and of") == ["Enjoys long walks"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"keyword_weight": 1.5}, "keyword_weight"),
+        ({"keyword_weight": -0.1}, "keyword_weight"),
+        ({"context_weight": 2.0}, "context_weight"),
+        ({"context_window": 11}, "context_window"),
+        ({"context_window": -1}, "context_window"),
+    ],
+)
+async def test_search_options_are_validated(stub, user_id: str, fields: dict, field: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _search(stub, user_id, "anything", **fields)
+    details = details_of(caught.value)
+    assert details.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details.fields == [field]
