@@ -1,3 +1,4 @@
+IMPORT_MEMORIES ?= 50000
 # The benchmark suite (issue #9): mem0-stack against mem0 on the same machine, LoCoMo
 # retrieval quality, and mem0-stack alone at 1,000,000 memories. Benchmarks are scripts
 # that print figures, not tests: `make test` never runs them. docs/benchmarks.md records
@@ -27,10 +28,13 @@ $(MEM0_STAMP): tests/bench/requirements-mem0.txt
 bench-setup: setup $(MEM0_STAMP) ## Create .venv-mem0 (mem0ai 2.2.1, pinned) for the comparisons
 
 bench: bench-setup ## Run the whole benchmark suite (long: the 1M scale test alone takes about an hour)
-	$(MAKE) --no-print-directory bench-server bench-compare bench-locomo bench-scale
+	$(MAKE) --no-print-directory bench-server bench-import bench-compare bench-locomo bench-scale
 
 bench-server: setup ## mem0-stack alone: 10,000 memories, 1,000 searches per mode
 	$(BIN)/python -m tests.bench.bench_server --data $(LOCOMO_DATA)
+
+bench-import: setup ## ImportMemories throughput beside the embedder's raw batch throughput (IMPORT_MEMORIES)
+	$(BIN)/python -m tests.bench.bench_import --memories $(IMPORT_MEMORIES) --data $(LOCOMO_DATA)
 
 bench-compare: bench-setup ## mem0-stack vs mem0: add latency, ingest throughput, search at BENCH_SIZES
 	$(BIN)/python -m tests.bench.bench_compare --data $(LOCOMO_DATA) --sizes $(BENCH_SIZES) --json $(BENCH_OUT)/compare.json
