@@ -104,6 +104,7 @@ def _payload(text: str, user: str) -> dict[str, Any]:
 
 def run_compare(args: argparse.Namespace) -> dict[str, Any]:
     texts: list[str] = json.loads(Path(args.texts).read_text())
+    base: list[list[float]] = json.loads(Path(args.vectors).read_text())
     queries: list[str] = json.loads(Path(args.queries).read_text())
     sizes = sorted(int(s) for s in args.sizes.split(","))
     m = memory(args.pg, args.embed_url, "mem0_compare")
@@ -137,12 +138,13 @@ def run_compare(args: argparse.Namespace) -> dict[str, Any]:
     out["bulk"] = {"memories": bulk, "seconds": time.perf_counter() - t0}
 
     for size in sizes:
-        # Beyond the timed bulk, fill through mem0's own vector store in batches (the
-        # search figures only need the rows there; embeddings from the same server).
+        # Beyond the timed bulk, fill through mem0's own vector store in batches with the
+        # precomputed embeddings mem0-stack gets too (the search figures only need the
+        # rows there).
         while loaded < size:
             n = min(500, size - loaded)
             chunk = [f"{texts[(loaded + i) % len(texts)]} (#{loaded + i})" for i in range(n)]
-            vectors = m.embedding_model.embed_batch(chunk, "add")
+            vectors = [base[(loaded + i) % len(base)] for i in range(n)]
             m.vector_store.insert(
                 vectors=vectors,
                 payloads=[_payload(t, user) for t in chunk],
@@ -170,6 +172,7 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument("--texts", help="JSON list of memory texts (compare)")
     parser.add_argument("--queries", help="JSON list of queries (compare)")
+    parser.add_argument("--vectors", help="JSON list of the texts' embeddings (compare)")
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--bulk", type=int, default=10_000)
     parser.add_argument("--single-adds", type=int, default=200)

@@ -552,13 +552,7 @@ class MemoryEngine:
             context_window,
             *where.params,
         ]
-        rows = await self.store.fetch(search_sql.search_sql(plan, where.sql, exact=False), params)
-        if plan.vector and (not rows or rows[0]["vector_found"] < search_sql.candidates(top_k)):
-            # The HNSW scan filters after the fact and can come up short in a small or
-            # heavily filtered scope; an exact scan of that scope cannot.
-            rows = await self.store.fetch(
-                search_sql.search_sql(plan, where.sql, exact=True), params
-            )
+        rows = await self.store.fetch(search_sql.search_sql(plan, where.sql), params)
         response = svc.SearchMemoriesResponse(
             results=[
                 memory_pb2.SearchResult(memory=memory_from_row(r), score=float(r["score"]))

@@ -485,7 +485,8 @@ export type SearchMemoriesRequest = Message<"mem0stack.v1.SearchMemoriesRequest"
   /**
    * context_weight, between 0 and 1, adds to each memory's relevance that share
    * of the best relevance among its neighbours: the memories of the same run
-   * (same agent_id and run_id) stored just before or after it. A reply then
+   * (same agent_id and run_id; memories without a run_id have none) stored
+   * just before or after it. A reply then
    * ranks with the question it answers, and neighbours that match nothing
    * themselves can be returned. 0 turns this off. Unset uses the server's
    * default (0.5) in HYBRID mode and 0 in VECTOR and KEYWORD modes.
