@@ -91,6 +91,14 @@ class Settings(BaseSettings):
         "stored just before or after) added to a memory's own; 0 turns neighbouring "
         "context off. Used by HYBRID searches that do not set context_weight.",
     )
+    search_name_weight: float = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description="Search: added to the relevance of memories whose first word is a name "
+        "the query uses (a capitalised word not starting a sentence); 0 turns it off. Used "
+        "by HYBRID searches that do not set name_weight.",
+    )
     search_context_window: int = Field(
         2,
         ge=0,

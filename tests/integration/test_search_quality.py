@@ -1,5 +1,6 @@
-"""SearchMemories ranking: BM25 keyword relevance, weighted hybrid fusion and neighbouring
-context (the replies stored next to a match), over real gRPC and PostgreSQL."""
+"""SearchMemories ranking: BM25 keyword relevance, weighted hybrid fusion, neighbouring
+context (the replies stored next to a match) and the name boost, over real gRPC and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -78,9 +79,10 @@ async def test_context_window_bounds_the_neighbours(stub, user_id: str) -> None:
         context_weight=1.0,
         context_window=1,
     )
+    # The answer right after the question gains the question's relevance twice over.
     assert one == [
-        "Ana: What did you name the new puppy?",
         "Ben: Biscuit, after my favourite cookie!",
+        "Ana: What did you name the new puppy?",
     ]
 
 
@@ -116,6 +118,38 @@ async def test_hybrid_default_uses_context(stub, user_id: str) -> None:
         "Ana: What did you name the new puppy?",
         "Ben: Biscuit, after my favourite cookie!",
     ]
+
+
+async def test_the_reply_to_a_matching_question_outranks_other_neighbours(
+    stub, user_id: str
+) -> None:
+    await _create(stub, user_id, "Ana: We finally adopted a dog last week.", run_id="chat-1")
+    await _create(stub, user_id, "Ben: What did you name the new puppy?", run_id="chat-1")
+    await _create(stub, user_id, "Ana: Biscuit, after my favourite cookie!", run_id="chat-1")
+    query = "name of the new puppy"
+    # Both neighbours of the question match nothing and get the same neighbour context;
+    # the memory after the question is its likely answer and gets more.
+    found = await _search(stub, user_id, query, mode=KEYWORD, context_weight=1.0, top_k=3)
+    assert found[0] == "Ana: Biscuit, after my favourite cookie!"
+    assert found[2] == "Ana: We finally adopted a dog last week."
+
+
+async def test_name_boost_prefers_memories_about_the_named(stub, user_id: str) -> None:
+    await _create(stub, user_id, "Alice: Bob went hiking in the Alps.")
+    await _create(
+        stub,
+        user_id,
+        "Bob: I went hiking in the Alps last summer with my cousins, and we camped by a lake.",
+    )
+    query = "Where did Bob go hiking?"
+    # Both match "bob" and "hiking"; BM25 prefers the shorter memory ...
+    plain = await _search(stub, user_id, query, mode=KEYWORD)
+    assert plain[0].startswith("Alice:")
+    # ... the name boost the one whose subject is Bob.
+    boosted = await _search(stub, user_id, query, mode=KEYWORD, name_weight=0.5)
+    assert boosted[0].startswith("Bob:")
+    # A name that starts the question is not told from an ordinary capitalised word.
+    assert (await _search(stub, user_id, "Bob hiking?", mode=KEYWORD, name_weight=0.5)) == plain
 
 
 async def test_keyword_ranking_weighs_rare_words(stub, user_id: str) -> None:
@@ -171,6 +205,8 @@ async def test_keyword_search_with_only_stop_words_finds_nothing(stub, user_id: 
         ({"context_weight": 2.0}, "context_weight"),
         ({"context_window": 11}, "context_window"),
         ({"context_window": -1}, "context_window"),
+        ({"name_weight": 1.5}, "name_weight"),
+        ({"name_weight": -0.5}, "name_weight"),
     ],
 )
 async def test_search_options_are_validated(stub, user_id: str, fields: dict, field: str) -> None:  # type: ignore[type-arg]

@@ -6,13 +6,14 @@ everything here works inside one user id.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import asyncpg
 import grpc
@@ -496,14 +497,13 @@ class MemoryEngine:
     ) -> svc.SearchMemoriesResponse:
         top_k = self.check.top_k(req.top_k)
         query = self.check.query(req.query)
+        vector: np.ndarray | None = None
         if req.query_embedding:
             vector = self.check.embedding(
                 req.query_embedding, self.embedder.dimension, "query_embedding"
             )
-        else:
-            if not query.strip():
-                raise invalid("INVALID_ARGUMENT", "query", "must not be empty")
-            vector = (await self._embed([query]))[0]
+        elif not query.strip():
+            raise invalid("INVALID_ARGUMENT", "query", "must not be empty")
         min_score = search_sql.NO_MIN_SCORE
         if req.HasField("min_score"):
             if not -1.0 <= req.min_score <= 1.0:
@@ -511,17 +511,15 @@ class MemoryEngine:
             min_score = req.min_score
         mode = req.mode or _MODES[self.settings.default_search_mode]
         mode_name = svc.SearchMemoriesRequest.Mode.Name(mode).lower()
-        keyword_weight = self.settings.search_keyword_weight
-        if req.HasField("keyword_weight"):
-            if not 0.0 <= req.keyword_weight <= 1.0:
-                raise invalid("INVALID_ARGUMENT", "keyword_weight", "must be between 0 and 1")
-            keyword_weight = req.keyword_weight
-        # VECTOR and KEYWORD stay pure rankings unless the request asks for context.
-        context_weight = self.settings.search_context_weight if mode_name == "hybrid" else 0.0
-        if req.HasField("context_weight"):
-            if not 0.0 <= req.context_weight <= 1.0:
-                raise invalid("INVALID_ARGUMENT", "context_weight", "must be between 0 and 1")
-            context_weight = req.context_weight
+        hybrid = mode_name == "hybrid"
+        keyword_weight = self._weight(req, "keyword_weight", self.settings.search_keyword_weight)
+        # VECTOR and KEYWORD stay pure rankings unless the request asks for more.
+        context_weight = self._weight(
+            req, "context_weight", self.settings.search_context_weight if hybrid else 0.0
+        )
+        name_weight = self._weight(
+            req, "name_weight", self.settings.search_name_weight if hybrid else 0.0
+        )
         context_window = self.settings.search_context_window
         if req.HasField("context_window"):
             if not 0 <= req.context_window <= search_sql.MAX_CONTEXT_WINDOW:
@@ -531,25 +529,50 @@ class MemoryEngine:
                     f"must be between 0 and {search_sql.MAX_CONTEXT_WINDOW}",
                 )
             context_window = req.context_window
-        lexemes: list[str] = []
-        if mode_name != "vector" and query.strip():
-            # The statement tests each query word on its own, so it needs them first.
-            lexemes = list((await self.store.fetch(search_sql.LEXEMES_SQL, [query]))[0][0])
-        plan = search_sql.plan(mode_name, len(lexemes), context_weight, context_window)
-        where = self._where(
-            req.filter,
-            show_expired=req.show_expired,
-            first_param=search_sql.FIRST_FILTER_PARAM,
+        plan = search_sql.plan(
+            mode_name,
+            context_weight=context_weight,
+            context_window=context_window,
+            name_weight=name_weight,
         )
+        where = self._where(
+            req.filter, show_expired=req.show_expired, first_param=search_sql.FIRST_FILTER_PARAM
+        )
+        keyword_ids: list[uuid.UUID] = []
+        keyword_relevance: list[float] = []
+        if plan.keyword and query.strip():
+            # The keyword statement needs only the text: it runs while the query embeds.
+            keyword_where = self._where(
+                req.filter,
+                show_expired=req.show_expired,
+                first_param=search_sql.KEYWORD_FIRST_FILTER_PARAM,
+            )
+            keyword_rows = self.store.fetch(
+                search_sql.keyword_sql(keyword_where.sql),
+                [user_id, query, search_sql.KEYWORD_ROWS, *keyword_where.params],
+            )
+            if vector is None:
+                # gather raises the first failure as is; the other call runs to its end.
+                rows, embedded = await asyncio.gather(keyword_rows, self._embed([query]))
+                vector = embedded[0]
+            else:
+                rows = await keyword_rows
+            keyword_ids = [r["id"] for r in rows]
+            keyword_relevance = [float(r["relevance"]) for r in rows]
+        elif vector is None:
+            vector = (await self._embed([query]))[0]
         params: list[Any] = [
             user_id,
             vector,
             min_score,
             top_k,
-            lexemes,
+            keyword_ids,
+            keyword_relevance,
             keyword_weight,
             context_weight,
             context_window,
+            search_sql.query_names(query) if plan.names else [],
+            name_weight,
             *where.params,
         ]
         rows = await self.store.fetch(search_sql.search_sql(plan, where.sql), params)
@@ -562,6 +585,20 @@ class MemoryEngine:
         if req.include_relations or req.graph_boost:
             response = await self._graph_step(user_id, req, vector, top_k, min_score, response)
         return response
+
+    @staticmethod
+    def _weight(
+        req: svc.SearchMemoriesRequest,
+        field: Literal["keyword_weight", "context_weight", "name_weight"],
+        default: float,
+    ) -> float:
+        """A ranking weight of the request (between 0 and 1), or the default when unset."""
+        if not req.HasField(field):
+            return default
+        value = float(getattr(req, field))
+        if not 0.0 <= value <= 1.0:
+            raise invalid("INVALID_ARGUMENT", field, "must be between 0 and 1")
+        return value
 
     async def _graph_step(
         self,

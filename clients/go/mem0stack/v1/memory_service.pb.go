@@ -736,14 +736,22 @@ type SearchMemoriesRequest struct {
 	// context_weight, between 0 and 1, adds to each memory's relevance that share
 	// of the best relevance among its neighbours: the memories of the same run
 	// (same agent_id and run_id; memories without a run_id have none) stored
-	// just before or after it. A reply then
-	// ranks with the question it answers, and neighbours that match nothing
-	// themselves can be returned. 0 turns this off. Unset uses the server's
+	// just before or after it. A reply then ranks with the question it answers
+	// (a memory right after a question, content ending in "?", gains a further
+	// 0.6 * context_weight of the question's relevance), and neighbours that
+	// match nothing themselves can be returned. 0 turns this off. Unset uses the server's
 	// default (0.5) in HYBRID mode and 0 in VECTOR and KEYWORD modes.
 	ContextWeight *float32 `protobuf:"fixed32,21,opt,name=context_weight,json=contextWeight,proto3,oneof" json:"context_weight,omitempty"`
 	// context_window is how many neighbours on each side count for
 	// `context_weight`, at most 10. Unset uses the server's default (2).
 	ContextWindow *int32 `protobuf:"varint,22,opt,name=context_window,json=contextWindow,proto3,oneof" json:"context_window,omitempty"`
+	// name_weight, between 0 and 1, is added to the relevance of memories whose
+	// first word is a name the query uses (a capitalised word that does not
+	// start a sentence): memories about whom or what the query names, like
+	// "Alice moved to Berlin" for "Where does Alice live?". 0 turns this off.
+	// Unset uses the server's default (0.2) in HYBRID mode and 0 in VECTOR and
+	// KEYWORD modes.
+	NameWeight    *float32 `protobuf:"fixed32,23,opt,name=name_weight,json=nameWeight,proto3,oneof" json:"name_weight,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -865,6 +873,13 @@ func (x *SearchMemoriesRequest) GetContextWeight() float32 {
 func (x *SearchMemoriesRequest) GetContextWindow() int32 {
 	if x != nil && x.ContextWindow != nil {
 		return *x.ContextWindow
+	}
+	return 0
+}
+
+func (x *SearchMemoriesRequest) GetNameWeight() float32 {
+	if x != nil && x.NameWeight != nil {
+		return *x.NameWeight
 	}
 	return 0
 }
@@ -1362,7 +1377,7 @@ const file_mem0stack_v1_memory_service_proto_rawDesc = "" +
 	"\fshow_expired\x18\x06 \x01(\bB\x04\xe2A\x01\x01R\vshowExpired\"p\n" +
 	"\x14ListMemoriesResponse\x120\n" +
 	"\bmemories\x18\x01 \x03(\v2\x14.mem0stack.v1.MemoryR\bmemories\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe1\x05\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9d\x06\n" +
 	"\x15SearchMemoriesRequest\x125\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1d\xe2A\x01\x02\xfaA\x16\x12\x14mem0stack.dev/MemoryR\x06parent\x12\x1a\n" +
 	"\x05query\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x05query\x12\x1c\n" +
@@ -1378,7 +1393,9 @@ const file_mem0stack_v1_memory_service_proto_rawDesc = "" +
 	"graphBoost\x120\n" +
 	"\x0ekeyword_weight\x18\x14 \x01(\x02B\x04\xe2A\x01\x01H\x01R\rkeywordWeight\x88\x01\x01\x120\n" +
 	"\x0econtext_weight\x18\x15 \x01(\x02B\x04\xe2A\x01\x01H\x02R\rcontextWeight\x88\x01\x01\x120\n" +
-	"\x0econtext_window\x18\x16 \x01(\x05B\x04\xe2A\x01\x01H\x03R\rcontextWindow\x88\x01\x01\"A\n" +
+	"\x0econtext_window\x18\x16 \x01(\x05B\x04\xe2A\x01\x01H\x03R\rcontextWindow\x88\x01\x01\x12*\n" +
+	"\vname_weight\x18\x17 \x01(\x02B\x04\xe2A\x01\x01H\x04R\n" +
+	"nameWeight\x88\x01\x01\"A\n" +
 	"\x04Mode\x12\x14\n" +
 	"\x10MODE_UNSPECIFIED\x10\x00\x12\n" +
 	"\n" +
@@ -1390,7 +1407,8 @@ const file_mem0stack_v1_memory_service_proto_rawDesc = "" +
 	"_min_scoreB\x11\n" +
 	"\x0f_keyword_weightB\x11\n" +
 	"\x0f_context_weightB\x11\n" +
-	"\x0f_context_window\"\x8a\x01\n" +
+	"\x0f_context_windowB\x0e\n" +
+	"\f_name_weight\"\x8a\x01\n" +
 	"\x16SearchMemoriesResponse\x124\n" +
 	"\aresults\x18\x01 \x03(\v2\x1a.mem0stack.v1.SearchResultR\aresults\x12:\n" +
 	"\trelations\x18\x02 \x03(\v2\x1c.mem0stack.v1.RelationResultR\trelations\"\xb1\x01\n" +

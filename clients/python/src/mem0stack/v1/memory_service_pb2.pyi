@@ -413,6 +413,7 @@ class SearchMemoriesRequest(_message.Message):
     KEYWORD_WEIGHT_FIELD_NUMBER: _builtins.int
     CONTEXT_WEIGHT_FIELD_NUMBER: _builtins.int
     CONTEXT_WINDOW_FIELD_NUMBER: _builtins.int
+    NAME_WEIGHT_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """parent is the user whose memories to search, `users/{user}`."""
     query: _builtins.str
@@ -450,14 +451,23 @@ class SearchMemoriesRequest(_message.Message):
     """context_weight, between 0 and 1, adds to each memory's relevance that share
     of the best relevance among its neighbours: the memories of the same run
     (same agent_id and run_id; memories without a run_id have none) stored
-    just before or after it. A reply then
-    ranks with the question it answers, and neighbours that match nothing
-    themselves can be returned. 0 turns this off. Unset uses the server's
+    just before or after it. A reply then ranks with the question it answers
+    (a memory right after a question, content ending in "?", gains a further
+    0.6 * context_weight of the question's relevance), and neighbours that
+    match nothing themselves can be returned. 0 turns this off. Unset uses the server's
     default (0.5) in HYBRID mode and 0 in VECTOR and KEYWORD modes.
     """
     context_window: _builtins.int
     """context_window is how many neighbours on each side count for
     `context_weight`, at most 10. Unset uses the server's default (2).
+    """
+    name_weight: _builtins.float
+    """name_weight, between 0 and 1, is added to the relevance of memories whose
+    first word is a name the query uses (a capitalised word that does not
+    start a sentence): memories about whom or what the query names, like
+    "Alice moved to Berlin" for "Where does Alice live?". 0 turns this off.
+    Unset uses the server's default (0.2) in HYBRID mode and 0 in VECTOR and
+    KEYWORD modes.
     """
     @_builtins.property
     def query_embedding(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
@@ -481,10 +491,11 @@ class SearchMemoriesRequest(_message.Message):
         keyword_weight: _builtins.float | None = ...,
         context_weight: _builtins.float | None = ...,
         context_window: _builtins.int | None = ...,
+        name_weight: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_context_weight", b"_context_weight", "_context_window", b"_context_window", "_keyword_weight", b"_keyword_weight", "_min_score", b"_min_score", "context_weight", b"context_weight", "context_window", b"context_window", "keyword_weight", b"keyword_weight", "min_score", b"min_score"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_context_weight", b"_context_weight", "_context_window", b"_context_window", "_keyword_weight", b"_keyword_weight", "_min_score", b"_min_score", "_name_weight", b"_name_weight", "context_weight", b"context_weight", "context_window", b"context_window", "keyword_weight", b"keyword_weight", "min_score", b"min_score", "name_weight", b"name_weight"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_context_weight", b"_context_weight", "_context_window", b"_context_window", "_keyword_weight", b"_keyword_weight", "_min_score", b"_min_score", "context_weight", b"context_weight", "context_window", b"context_window", "filter", b"filter", "graph_boost", b"graph_boost", "include_relations", b"include_relations", "keyword_weight", b"keyword_weight", "min_score", b"min_score", "mode", b"mode", "parent", b"parent", "query", b"query", "query_embedding", b"query_embedding", "show_expired", b"show_expired", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_context_weight", b"_context_weight", "_context_window", b"_context_window", "_keyword_weight", b"_keyword_weight", "_min_score", b"_min_score", "_name_weight", b"_name_weight", "context_weight", b"context_weight", "context_window", b"context_window", "filter", b"filter", "graph_boost", b"graph_boost", "include_relations", b"include_relations", "keyword_weight", b"keyword_weight", "min_score", b"min_score", "mode", b"mode", "name_weight", b"name_weight", "parent", b"parent", "query", b"query", "query_embedding", b"query_embedding", "show_expired", b"show_expired", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__context_weight: _TypeAlias = _typing.Literal["context_weight"]  # noqa: Y015
     _WhichOneofArgType__context_weight: _TypeAlias = _typing.Literal["_context_weight", b"_context_weight"]  # noqa: Y015
@@ -494,6 +505,8 @@ class SearchMemoriesRequest(_message.Message):
     _WhichOneofArgType__keyword_weight: _TypeAlias = _typing.Literal["_keyword_weight", b"_keyword_weight"]  # noqa: Y015
     _WhichOneofReturnType__min_score: _TypeAlias = _typing.Literal["min_score"]  # noqa: Y015
     _WhichOneofArgType__min_score: _TypeAlias = _typing.Literal["_min_score", b"_min_score"]  # noqa: Y015
+    _WhichOneofReturnType__name_weight: _TypeAlias = _typing.Literal["name_weight"]  # noqa: Y015
+    _WhichOneofArgType__name_weight: _TypeAlias = _typing.Literal["_name_weight", b"_name_weight"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__context_weight) -> _WhichOneofReturnType__context_weight | None: ...
     @_typing.overload
@@ -502,6 +515,8 @@ class SearchMemoriesRequest(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__keyword_weight) -> _WhichOneofReturnType__keyword_weight | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__min_score) -> _WhichOneofReturnType__min_score | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__name_weight) -> _WhichOneofReturnType__name_weight | None: ...
 
 Global___SearchMemoriesRequest: _TypeAlias = SearchMemoriesRequest  # noqa: Y015
 
