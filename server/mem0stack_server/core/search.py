@@ -26,9 +26,9 @@ while the query is being embedded; the ranking statement then takes its results 
   best candidates, up to ``context_window`` neighbours on each side are found by numbering
   the memories of their runs; each memory then gains ``context_weight`` times the best
   relevance among its neighbours, which also brings in neighbours that matched nothing
-  themselves. A memory right after a question (content ending in "?") is most likely its
-  answer, so it gains a further ``REPLY_FACTOR * context_weight`` of that question's
-  relevance.
+  themselves. A memory right after a question (content ending in a question mark: ASCII,
+  full-width or Arabic) is most likely its answer, so it gains a further
+  ``REPLY_FACTOR * context_weight`` of that question's relevance.
 - Name boost (``name_weight`` > 0): proper names in the query (capitalised words that do
   not start a sentence) usually name whom or what the answer is about. A memory whose
   first word is one of them (its subject: "Alice moved to Berlin", "Alice: I moved")
@@ -180,20 +180,23 @@ def keyword_sql(where_sql: str) -> str:
 def _vector_ctes(where_sql: str, n_candidates: str) -> list[str]:
     # pgvector applies the other conditions after the index scan, so a small or heavily
     # filtered scope can leave the index leg short; the exact scan of the scope then runs
-    # instead, in the same statement (its one-time filter skips it otherwise).
+    # instead, in the same statement (its one-time filter skips it otherwise). An HNSW scan
+    # yields at most hnsw.ef_search rows, so the index leg asks for no more than that (or
+    # top_k): asking for more would send every large top_k to the exact scan.
+    from_index = f"least({n_candidates}, greatest(current_setting('hnsw.ef_search')::int, $4))"
     return [
         f"""index_leg AS MATERIALIZED (
             SELECT id FROM memories WHERE user_id = $1 AND {where_sql}
-            ORDER BY embedding <=> $2 LIMIT {n_candidates})""",
+            ORDER BY embedding <=> $2 LIMIT {from_index})""",
         "index_found AS MATERIALIZED (SELECT count(*) AS n FROM index_leg)",
         f"""exact_leg AS MATERIALIZED (
             SELECT id FROM (
                 SELECT id, embedding <=> $2 AS distance FROM memories
                 WHERE user_id = $1 AND {where_sql} OFFSET 0) AS scoped
-            WHERE (SELECT n FROM index_found) < {n_candidates}
+            WHERE (SELECT n FROM index_found) < {from_index}
             ORDER BY distance LIMIT {n_candidates})""",
         f"""vector_leg AS (
-            SELECT id FROM index_leg WHERE (SELECT n FROM index_found) >= {n_candidates}
+            SELECT id FROM index_leg WHERE (SELECT n FROM index_found) >= {from_index}
             UNION ALL SELECT id FROM exact_leg)""",
     ]
 
@@ -300,7 +303,7 @@ def search_sql(p: Plan, where_sql: str) -> str:
         r"""context AS (
             SELECT e.a AS id, max(pool.relevance) AS relevance,
                    max(pool.relevance) FILTER (
-                       WHERE e.step = -1 AND pool.content ~ '\?\s*$') AS asked
+                       WHERE e.step = -1 AND pool.content ~ '[?\uFF1F\u061F]\s*$') AS asked
             FROM (SELECT a, b, step FROM links
                   UNION ALL SELECT b, a, -step FROM links) AS e
             JOIN pool ON pool.id = e.b GROUP BY e.a)"""
