@@ -35,11 +35,6 @@ from rich.table import Table
 
 from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc
 from mem0stack.v1 import memory_service_pb2 as svc
-from mem0stack_server.embed._onnx_model import (
-    OnnxSentenceModel,
-    bundled_model_file,
-    bundled_tokenizer_file,
-)
 from tests.bench.common import (
     LOCOMO,
     embedded_postgres,
@@ -49,16 +44,10 @@ from tests.bench.common import (
     write_json,
 )
 from tests.bench.harness import embed_server, embed_stats, mem0stack_server, run_mem0
+from tests.bench.model import encode
 
 console = Console()
 USER = "users/bench"
-
-
-def embed_texts(texts: list[str]) -> list[list[float]]:
-    """The texts' embeddings, by the server's own ONNX model."""
-    path, _, _ = bundled_model_file()
-    model = OnnxSentenceModel(path, bundled_tokenizer_file())
-    return [v.tolist() for i in range(0, len(texts), 64) for v in model.encode(texts[i : i + 64])]
 
 
 def numbered(texts: list[str], i: int) -> str:
@@ -205,7 +194,7 @@ def main() -> None:
     texts = [t.text for c in conversations for t in c.turns]
     queries = [q.question for c in conversations for q in c.questions]
     console.print("embedding the texts once for the fills past the timed bulk ...")
-    vectors = embed_texts(texts)
+    vectors = encode(texts).tolist()
     results: dict[str, Any] = {"machine": machine(), "sizes": args.sizes}
     with embedded_postgres("mem0stack-compare-") as dsn:
         console.print("mem0-stack ...")

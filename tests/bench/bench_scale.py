@@ -66,11 +66,6 @@ from rich.table import Table
 
 from mem0stack.v1 import memory_service_pb2 as svc
 from mem0stack.v1 import memory_service_pb2_grpc
-from mem0stack_server.embed._onnx_model import (
-    OnnxSentenceModel,
-    bundled_model_file,
-    bundled_tokenizer_file,
-)
 from mem0stack_server.embed.local import LOCAL_MODEL_ID
 from mem0stack_server.store.database import create_pool, migrate
 from tests.bench.common import (
@@ -82,6 +77,7 @@ from tests.bench.common import (
     percentiles,
     write_json,
 )
+from tests.bench.model import encode
 from tests.support.servers import ServerProcess, free_port
 
 console = Console()
@@ -93,12 +89,6 @@ NOISE = 0.25
 DIRICHLET_ALPHA = 0.5
 CACHE = REPO / "build" / "bench"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
-def encode(texts: list[str]) -> np.ndarray:
-    path, _, _ = bundled_model_file()
-    model = OnnxSentenceModel(path, bundled_tokenizer_file())
-    return np.vstack([model.encode(texts[i : i + 64]) for i in range(0, len(texts), 64)])
 
 
 def _sentences(text: str) -> list[str]:

@@ -21,19 +21,14 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from mem0stack_server.embed._onnx_model import (
-    OnnxSentenceModel,
-    bundled_model_file,
-    bundled_tokenizer_file,
-)
+from tests.bench.model import bundled_model
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 
 
 class Embeddings:
     def __init__(self) -> None:
-        path, _, _ = bundled_model_file()
-        self.model = OnnxSentenceModel(path, bundled_tokenizer_file())
+        self.model = bundled_model()
         self.lock = threading.Lock()
         self.requests = 0
         self.texts = 0

@@ -504,31 +504,29 @@ class MemoryEngine:
             )
         elif not query.strip():
             raise invalid("INVALID_ARGUMENT", "query", "must not be empty")
-        min_score = search_sql.NO_MIN_SCORE
-        if req.HasField("min_score"):
-            if not -1.0 <= req.min_score <= 1.0:
-                raise invalid("INVALID_ARGUMENT", "min_score", "must be between -1 and 1")
-            min_score = req.min_score
+        min_score = self._ranged(req, "min_score", search_sql.NO_MIN_SCORE, -1, 1)
         mode = req.mode or _MODES[self.settings.default_search_mode]
         mode_name = svc.SearchMemoriesRequest.Mode.Name(mode).lower()
         hybrid = mode_name == "hybrid"
-        keyword_weight = self._weight(req, "keyword_weight", self.settings.search_keyword_weight)
+        keyword_weight = self._ranged(
+            req, "keyword_weight", self.settings.search_keyword_weight, 0, 1
+        )
         # VECTOR and KEYWORD stay pure rankings unless the request asks for more.
-        context_weight = self._weight(
-            req, "context_weight", self.settings.search_context_weight if hybrid else 0.0
+        context_weight = self._ranged(
+            req, "context_weight", self.settings.search_context_weight if hybrid else 0.0, 0, 1
         )
-        name_weight = self._weight(
-            req, "name_weight", self.settings.search_name_weight if hybrid else 0.0
+        name_weight = self._ranged(
+            req, "name_weight", self.settings.search_name_weight if hybrid else 0.0, 0, 1
         )
-        context_window = self.settings.search_context_window
-        if req.HasField("context_window"):
-            if not 0 <= req.context_window <= search_sql.MAX_CONTEXT_WINDOW:
-                raise invalid(
-                    "INVALID_ARGUMENT",
-                    "context_window",
-                    f"must be between 0 and {search_sql.MAX_CONTEXT_WINDOW}",
-                )
-            context_window = req.context_window
+        context_window = int(
+            self._ranged(
+                req,
+                "context_window",
+                self.settings.search_context_window,
+                0,
+                search_sql.MAX_CONTEXT_WINDOW,
+            )
+        )
         plan = search_sql.plan(
             mode_name,
             context_weight=context_weight,
@@ -538,8 +536,7 @@ class MemoryEngine:
         where = self._where(
             req.filter, show_expired=req.show_expired, first_param=search_sql.FIRST_FILTER_PARAM
         )
-        keyword_ids: list[uuid.UUID] = []
-        keyword_relevance: list[float] = []
+        keyword_rows: list[asyncpg.Record] = []
         if plan.keyword and query.strip():
             # The keyword statement needs only the text: it runs while the query embeds.
             keyword_where = self._where(
@@ -547,18 +544,16 @@ class MemoryEngine:
                 show_expired=req.show_expired,
                 first_param=search_sql.KEYWORD_FIRST_FILTER_PARAM,
             )
-            keyword_rows = self.store.fetch(
+            keyword_search = self.store.fetch(
                 search_sql.keyword_sql(keyword_where.sql),
                 [user_id, query, search_sql.KEYWORD_ROWS, *keyword_where.params],
             )
             if vector is None:
                 # gather raises the first failure as is; the other call runs to its end.
-                rows, embedded = await asyncio.gather(keyword_rows, self._embed([query]))
+                keyword_rows, embedded = await asyncio.gather(keyword_search, self._embed([query]))
                 vector = embedded[0]
             else:
-                rows = await keyword_rows
-            keyword_ids = [r["id"] for r in rows]
-            keyword_relevance = [float(r["relevance"]) for r in rows]
+                keyword_rows = await keyword_search
         elif vector is None:
             vector = (await self._embed([query]))[0]
         params: list[Any] = [
@@ -566,8 +561,8 @@ class MemoryEngine:
             vector,
             min_score,
             top_k,
-            keyword_ids,
-            keyword_relevance,
+            [r["id"] for r in keyword_rows],
+            [float(r["relevance"]) for r in keyword_rows],
             keyword_weight,
             context_weight,
             context_window,
@@ -587,17 +582,22 @@ class MemoryEngine:
         return response
 
     @staticmethod
-    def _weight(
+    def _ranged(
         req: svc.SearchMemoriesRequest,
-        field: Literal["keyword_weight", "context_weight", "name_weight"],
+        field: Literal[
+            "min_score", "keyword_weight", "context_weight", "name_weight", "context_window"
+        ],
         default: float,
+        low: float,
+        high: float,
     ) -> float:
-        """A ranking weight of the request (between 0 and 1), or the default when unset."""
+        """An optional numeric field of the request, checked against [low, high], or the
+        default when unset."""
         if not req.HasField(field):
             return default
         value = float(getattr(req, field))
-        if not 0.0 <= value <= 1.0:
-            raise invalid("INVALID_ARGUMENT", field, "must be between 0 and 1")
+        if not low <= value <= high:
+            raise invalid("INVALID_ARGUMENT", field, f"must be between {low:g} and {high:g}")
         return value
 
     async def _graph_step(

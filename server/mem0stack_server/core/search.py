@@ -108,11 +108,6 @@ def plan(mode: str, *, context_weight: float, context_window: int, name_weight: 
     )
 
 
-def candidates(top_k: int) -> int:
-    """Candidates each leg contributes (the SQL computes the same from $4)."""
-    return max(top_k * CANDIDATE_FACTOR, MIN_CANDIDATES)
-
-
 def query_names(query: str) -> list[str]:
     """Proper names in a query, lower-cased: its capitalised words, except those that start
     a sentence (where every word is capitalised) and "I"."""
