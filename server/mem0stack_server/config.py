@@ -72,7 +72,15 @@ class Settings(BaseSettings):
     embedding_timeout_s: float = Field(30.0, description="Timeout of one embeddings request.")
     embedding_batch_size: int = Field(64, description="Texts per embedding batch.")
     embedding_cache_size: int = Field(
-        1024, description="Query embeddings kept in memory (repeated searches skip the model)."
+        1024,
+        description="Query embeddings kept in memory (repeated searches skip the model); "
+        "the local embedder keeps as many single-document ones in a cache of their own.",
+    )
+    embedding_int8_queries: bool = Field(
+        True,
+        description="local embedder: compute search-query vectors in int8 (same weights; "
+        "~2x faster per query, cosine ~0.99 to the float vector, recall unchanged). Stored "
+        "vectors always use the float path.",
     )
 
     # Memory behaviour

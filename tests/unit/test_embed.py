@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 import pytest_asyncio
+from onnx import TensorProto, helper, numpy_helper
 
 from mem0stack_server.embed import (
     LOCAL_MODEL_ID,
@@ -20,8 +25,10 @@ from mem0stack_server.embed import (
     OpenAIEmbedder,
     create_embedder,
 )
+from mem0stack_server.embed import local as local_module
 from mem0stack_server.embed._batcher import split_chunks
 from mem0stack_server.embed._cache import VectorCache
+from mem0stack_server.embed._int8_graph import int8_matmul_model, rewrite_weight_matmuls
 from mem0stack_server.embed._onnx_model import bundled_model_file, verify_model_file
 from mem0stack_server.embed._planning import plan_runs
 
@@ -211,6 +218,289 @@ def test_model_file_is_verified(tmp_path: Path) -> None:
         LocalOnnxEmbedder(tokenizer_path=tmp_path / "missing.json")
 
 
+# --- int8 search queries ----------------------------------------------------------------
+
+#: Varied inputs for the int8-vs-float comparison: short and long, several scripts,
+#: symbols and code, the empty string and a text filling the 256-token window.
+QUERY_SENTENCES = [
+    "She drinks coffee every morning",
+    "What did Caroline say about the adoption agency last week?",
+    "Ich wohne seit zehn Jahren in Hamburg und arbeite als Lehrerin.",
+    "Elle préfère le thé vert au café.",
+    "東京で寿司を食べるのが好きです。",
+    "أحب القراءة في المساء",
+    "Я люблю гулять в парке по выходным.",
+    "我下周要去北京出差。",
+    "",
+    "ok",
+    "🎉🎂 birthday party at 7pm!!!",
+    "def f(x): return x ** 2  # square",
+    "Lives in Lisbon with two cats named Pixel and Byte, and works remotely. " * 16,
+]
+
+
+async def test_int8_query_is_close_to_the_document_vector(uncached: LocalOnnxEmbedder) -> None:
+    assert uncached.int8_queries
+    assert uncached.query_intra_op_threads == 1
+    # The long sentence nearly fills the model's window (and is cut at 256 tokens).
+    assert len(uncached._model._tokenizer.encode(QUERY_SENTENCES[-1]).ids) >= 230
+    documents = await uncached.embed(QUERY_SENTENCES)
+    for text, document in zip(QUERY_SENTENCES, documents, strict=True):
+        query = await uncached.embed_query(text)
+        assert query.shape == (384,)
+        assert query.dtype == np.float32
+        assert abs(float(np.linalg.norm(query)) - 1.0) < 1e-5
+        # Close, but computed differently (int8): not the document vector itself.
+        assert 0.97 <= cosine(query, document) < 0.99999, text
+
+
+async def test_int8_queries_rank_like_float_queries(uncached: LocalOnnxEmbedder) -> None:
+    documents = [
+        "She drinks coffee every morning before work",
+        "He filed his tax return in April",
+        "The user is allergic to peanuts and avoids Thai restaurants",
+        "Prefers window seats on long flights",
+        "Adopted a rescue dog named Biscuit last spring",
+        "Is learning to play the cello with a teacher on Tuesdays",
+        "Moved from Lisbon to Berlin for a new job in 2021",
+        "Runs a half marathon every October",
+    ]
+    queries = [
+        "what does she drink in the morning",
+        "when are taxes due",
+        "food allergies",
+        "which seat on a plane",
+        "does the user have pets",
+        "musical instrument lessons",
+        "where does the user live now",
+        "running races",
+        "Welches Haustier hat sie?",
+    ]
+    stored = await uncached.embed(documents)
+    for query in queries:
+        by_float = int(np.argmax(stored @ await uncached.embed_one(query)))
+        by_int8 = int(np.argmax(stored @ await uncached.embed_query(query)))
+        assert by_int8 == by_float, query
+
+
+async def test_query_cache_is_separate(embedder: LocalOnnxEmbedder) -> None:
+    text = "which restaurants does the user avoid"
+    before = embedder.stats()
+    query = await embedder.embed_query(text)
+    again = await embedder.embed_query(text)
+    after = embedder.stats()
+    np.testing.assert_array_equal(query, again)
+    assert after["query_int8"] == 1
+    assert after["query_cache_misses"] == before["query_cache_misses"] + 1
+    assert after["query_cache_hits"] == before["query_cache_hits"] + 1
+    assert after["query_batches"] == before["query_batches"] + 1
+    assert after["query_texts"] == before["query_texts"] + 1
+    assert after["query_cache_size"] >= 1
+    # The document path neither ran nor saw the query.
+    for key in ("batches", "texts", "cache_hits", "cache_misses"):
+        assert after[key] == before[key], key
+    # And the document cache never hands back the query's (int8) vector.
+    document = await embedder.embed_one(text)
+    assert not np.array_equal(document, query)
+    assert embedder.stats()["cache_misses"] == before["cache_misses"] + 1
+
+
+async def test_flag_off_makes_queries_document_vectors() -> None:
+    emb = LocalOnnxEmbedder(cache_size=0, int8_queries=False)
+    try:
+        assert not emb.int8_queries
+        for text in ("where did I park the car", "", "Ich trinke gern Tee."):
+            np.testing.assert_array_equal(await emb.embed_query(text), await emb.embed_one(text))
+        stats = emb.stats()
+        assert stats["query_int8"] == 0
+        assert stats["query_batches"] == 0
+    finally:
+        await emb.aclose()
+
+
+async def test_query_does_not_wait_for_a_document_batch() -> None:
+    # Bounds so large that 1,000 texts make ONE model call of a few seconds: a query on
+    # the document thread would have to wait for all of it.
+    emb = LocalOnnxEmbedder(cache_size=0, max_batch_texts=100_000, max_batch_chars=10**8)
+    try:
+        texts = [
+            f"note {i}: the user mentioned project {i % 17} during a long call" for i in range(1000)
+        ]
+        ingest = asyncio.create_task(emb.embed(texts))
+        for _ in range(10_000):  # wait until the batch is on the document thread
+            if emb.stats()["batches"]:
+                break
+            await asyncio.sleep(0.001)
+        assert emb.stats()["batches"] == 1
+        query = await emb.embed_query("what did the user say about project 3")
+        assert not ingest.done(), "the query waited for the document batch"
+        assert query.shape == (384,)
+        assert (await ingest).shape == (1000, 384)
+        assert emb.stats()["batches"] == 1
+    finally:
+        await emb.aclose()
+
+
+async def test_query_vector_does_not_depend_on_concurrent_queries(
+    uncached: LocalOnnxEmbedder,
+) -> None:
+    # Activations are quantized per model run: were queries batched together, a query's
+    # vector would change with whatever other queries shared its run.
+    text = "when did Caroline go to the LGBTQ support group?"
+    alone = await uncached.embed_query(text)
+    others = [f"question number {i} about something else entirely" for i in range(12)]
+    together = await asyncio.gather(*(uncached.embed_query(t) for t in [*others, text]))
+    np.testing.assert_array_equal(together[-1], alone)
+
+
+async def test_int8_queries_are_refused_when_they_stray_from_float(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A CPU whose int8 kernels drift (x86 without VNNI) fails the start-up probe; no real
+    # CPU here does, so the bar is raised above what any int8 vector reaches.
+    monkeypatch.setattr(local_module, "MIN_PROBE_COSINE", 0.9999)
+    with caplog.at_level(logging.WARNING, logger="mem0stack_server.embed.local"):
+        emb = LocalOnnxEmbedder(cache_size=0)
+    try:
+        assert not emb.int8_queries
+        assert any("strays too far" in r.getMessage() for r in caplog.records)
+        text = "where do I keep the spare keys"
+        np.testing.assert_array_equal(await emb.embed_query(text), await emb.embed_one(text))
+    finally:
+        await emb.aclose()
+
+
+async def test_aclose_stops_both_workers() -> None:
+    emb = LocalOnnxEmbedder(cache_size=0)
+    existing = set(threading.enumerate())
+    await emb.embed_one("start the document worker")
+    await emb.embed_query("start the query worker")
+    started = [t for t in threading.enumerate() if t not in existing]
+    names = sorted(t.name.split("_")[0] for t in started)
+    assert names == ["embed-onnx", "embed-query"], names
+    await emb.aclose()
+    assert not any(t.is_alive() for t in started)
+    with pytest.raises(EmbedderError):
+        await emb.embed_query("after close")
+
+
+def test_rewrite_of_the_bundled_model() -> None:
+    path, _, _ = bundled_model_file()
+    model = onnx.load(str(path))
+    scales_before = {i.name for i in model.graph.initializer if i.name.endswith("_scale")}
+    assert rewrite_weight_matmuls(model) == 36  # 6 layers x (q, k, v, out, up, down)
+    ops = [node.op_type for node in model.graph.node]
+    assert ops.count("DynamicQuantizeMatMul") == 36
+    assert ("com.microsoft", 1) in [(o.domain, o.version) for o in model.opset_import]
+    # Every Cast/Mul chain that fed a MatMul is gone, and its float scale with it; the
+    # embedding tables (Cast -> Mul -> Gather) are untouched.
+    names = {i.name for i in model.graph.initializer}
+    left = scales_before & names
+    assert left and all("embeddings" in name for name in left), left
+    read = {name for node in model.graph.node for name in node.input}
+    assert names <= read  # no unused initialiser for ONNX Runtime to warn about
+
+
+def _tiny_quantized_model(*, shared_mul: bool) -> tuple[onnx.ModelProto, np.ndarray, np.ndarray]:
+    """X[2,8] -> MatMul(int8 W1 * s1) -> MatMul(int8 W2 * s2) -> Y[2,3], an input and its
+    float result. With ``shared_mul`` the second dequantized weight is also an output."""
+    rng = np.random.default_rng(7)
+    w1 = rng.integers(-127, 128, size=(8, 4)).astype(np.int8)
+    w2 = rng.integers(-127, 128, size=(4, 3)).astype(np.int8)
+    s1 = rng.uniform(0.01, 0.02, size=(1, 4)).astype(np.float32)
+    s2 = rng.uniform(0.01, 0.02, size=(1, 3)).astype(np.float32)
+    x = rng.normal(size=(2, 8)).astype(np.float32)
+    expected = (x @ (w1 * s1)) @ (w2 * s2)
+    nodes = [
+        helper.make_node("Cast", ["w1"], ["w1_f"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["w1_f", "s1"], ["w1_deq"]),
+        helper.make_node("MatMul", ["x", "w1_deq"], ["h"]),
+        helper.make_node("Cast", ["w2"], ["w2_f"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["s2", "w2_f"], ["w2_deq"]),  # scale first: also matched
+        helper.make_node("MatMul", ["h", "w2_deq"], ["y"]),
+    ]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])]
+    if shared_mul:
+        outputs.append(helper.make_tensor_value_info("w2_deq", TensorProto.FLOAT, [4, 3]))
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])],
+        outputs,
+        [
+            numpy_helper.from_array(a, n)
+            for a, n in ((w1, "w1"), (w2, "w2"), (s1, "s1"), (s2, "s2"))
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    return model, x, expected
+
+
+@pytest.mark.parametrize("shared_mul", [False, True])
+def test_rewrite_keeps_results_and_shared_nodes(shared_mul: bool) -> None:
+    model, x, expected = _tiny_quantized_model(shared_mul=shared_mul)
+    assert rewrite_weight_matmuls(model) == 2
+    ops = sorted(node.op_type for node in model.graph.node)
+    names = {init.name for init in model.graph.initializer}
+    if shared_mul:  # w2_deq is still read (a graph output): its Cast, Mul and scale stay
+        assert ops == ["Cast", "DynamicQuantizeMatMul", "DynamicQuantizeMatMul", "Mul"]
+        assert "s2" in names and "s1" not in names
+    else:
+        assert ops == ["DynamicQuantizeMatMul", "DynamicQuantizeMatMul"]
+        assert not {"s1", "s2"} & names
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    (y, *_) = session.run(None, {"x": x})
+    # Only the activations are quantized (to 8 bits): a small relative error.
+    assert np.abs(y - expected).max() < 0.03 * np.abs(expected).max()
+
+
+def _float_model(path: Path) -> None:
+    """A tiny float "sentence model" (embedding lookup + MatMul, no int8 weights)."""
+    rng = np.random.default_rng(3)
+    table = rng.normal(size=(30522, 8)).astype(np.float32)
+    weight = rng.normal(size=(8, 8)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gather", ["table", "input_ids"], ["tokens"]),
+            helper.make_node("MatMul", ["tokens", "weight"], ["last_hidden_state"]),
+        ],
+        "float-only",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["b", "s"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["b", "s"]),
+        ],
+        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["b", "s", 8])],
+        [numpy_helper.from_array(table, "table"), numpy_helper.from_array(weight, "weight")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    onnx.save(model, str(path))
+
+
+async def test_model_without_the_pattern_falls_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "float.onnx"
+    _float_model(path)
+    with pytest.raises(EmbedderConfigError, match="no int8 weight MatMul"):
+        int8_matmul_model(path)
+    with pytest.raises(EmbedderConfigError, match="cannot read"):
+        int8_matmul_model(tmp_path / "missing.onnx")
+    with caplog.at_level(logging.INFO, logger="mem0stack_server.embed.local"):
+        emb = LocalOnnxEmbedder(cache_size=0, model_path=path)
+    try:
+        assert emb.model == "onnx:float.onnx"
+        assert emb.dimension == 8
+        assert not emb.int8_queries
+        fallbacks = [r for r in caplog.records if "float model" in r.getMessage()]
+        assert len(fallbacks) == 1 and fallbacks[0].levelno == logging.INFO
+        text = "falls back to the document vector"
+        np.testing.assert_array_equal(await emb.embed_query(text), await emb.embed_one(text))
+    finally:
+        await emb.aclose()
+
+
 # --- helpers ---------------------------------------------------------------------------
 
 
@@ -293,7 +583,12 @@ async def test_factory_builds_each_provider() -> None:
         cache_size=8,
     )
     assert isinstance(local, LocalOnnxEmbedder)
+    assert local.int8_queries
     await local.aclose()
+    float_queries = create_embedder("local", cache_size=8, int8_queries=False)
+    assert isinstance(float_queries, LocalOnnxEmbedder)
+    assert not float_queries.int8_queries
+    await float_queries.aclose()
     remote = create_embedder(
         "OpenAI",
         model="text-embedding-3-small",

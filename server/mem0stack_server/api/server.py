@@ -73,6 +73,7 @@ def build_embedder(settings: Settings) -> Embedder:
         timeout_s=settings.embedding_timeout_s,
         batch_size=settings.embedding_batch_size,
         cache_size=settings.embedding_cache_size,
+        int8_queries=settings.embedding_int8_queries,
     )
 
 

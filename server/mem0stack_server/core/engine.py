@@ -202,6 +202,13 @@ class MemoryEngine:
         except EmbedderError as exc:
             raise unavailable("EMBEDDER_UNAVAILABLE", f"embedding failed: {exc}") from exc
 
+    async def _embed_query(self, query: str) -> np.ndarray:
+        """The vector a search compares stored embeddings with (see Embedder.embed_query)."""
+        try:
+            return await self.embedder.embed_query(query)
+        except EmbedderError as exc:
+            raise unavailable("EMBEDDER_UNAVAILABLE", f"embedding failed: {exc}") from exc
+
     async def _idempotent(
         self,
         user_id: str,
@@ -550,12 +557,13 @@ class MemoryEngine:
             )
             if vector is None:
                 # gather raises the first failure as is; the other call runs to its end.
-                keyword_rows, embedded = await asyncio.gather(keyword_search, self._embed([query]))
-                vector = embedded[0]
+                keyword_rows, vector = await asyncio.gather(
+                    keyword_search, self._embed_query(query)
+                )
             else:
                 keyword_rows = await keyword_search
         elif vector is None:
-            vector = (await self._embed([query]))[0]
+            vector = await self._embed_query(query)
         params: list[Any] = [
             user_id,
             vector,

@@ -37,16 +37,18 @@ def create_embedder(
     cache_size: int = 1024,
     max_retries: int = 2,
     send_dimensions: bool | None = None,
+    int8_queries: bool = True,
 ) -> Embedder:
     """Build the embedder named by ``provider`` ("local" or "openai").
 
     For ``local``, ``model`` may be omitted or equal to :data:`LOCAL_MODEL_ID`, and
     ``dimensions`` omitted or 384; ``base_url``, ``api_key``, ``timeout_s`` and
-    ``max_retries`` do not apply; ``batch_size`` caps texts per model call. For
+    ``max_retries`` do not apply; ``batch_size`` caps texts per model call;
+    ``int8_queries`` computes search queries in int8 (see :mod:`.local`). For
     ``openai``, ``model`` is required, ``dimensions`` too unless the model is one of
-    OpenAI's own, and ``batch_size`` is inputs per HTTP request. The local model loads
-    here (~0.5 s, blocking), so call this at start-up. Raises
-    :class:`EmbedderConfigError` for a bad combination.
+    OpenAI's own, ``batch_size`` is inputs per HTTP request and ``int8_queries`` does
+    not apply. The local model loads here (under a second, blocking), so call this at
+    start-up. Raises :class:`EmbedderConfigError` for a bad combination.
     """
     kind = (provider or "local").strip().lower()
     if kind == "local":
@@ -56,7 +58,9 @@ def create_embedder(
             )
         if batch_size < 1 or cache_size < 0:
             raise EmbedderConfigError("batch_size must be >= 1 and cache_size >= 0")
-        embedder = LocalOnnxEmbedder(cache_size=cache_size, max_batch_texts=batch_size)
+        embedder = LocalOnnxEmbedder(
+            cache_size=cache_size, max_batch_texts=batch_size, int8_queries=int8_queries
+        )
         if dimensions is not None and dimensions != embedder.dimension:
             raise EmbedderConfigError(
                 f"the local model has {embedder.dimension} dimensions, not {dimensions}"

@@ -40,7 +40,16 @@ class Embedder(Protocol):
         ...
 
     async def embed_one(self, text: str) -> npt.NDArray[np.float32]:
-        """Embed a single text (for example a search query); returns shape ``(dimension,)``."""
+        """Embed a single text exactly as :meth:`embed` would; returns shape ``(dimension,)``."""
+        ...
+
+    async def embed_query(self, text: str) -> npt.NDArray[np.float32]:
+        """The vector to search with for ``text``; shape ``(dimension,)``, unit length.
+
+        May come from a faster approximation of the document embedding (the local
+        provider computes queries in int8), so use it only to search stored vectors;
+        where the exact document vector is needed (storing, dedup) use :meth:`embed_one`.
+        """
         ...
 
     async def aclose(self) -> None:

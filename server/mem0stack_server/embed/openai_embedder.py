@@ -122,6 +122,10 @@ class OpenAIEmbedder:
         self._cache.put(text, vector)
         return vector
 
+    async def embed_query(self, text: str) -> npt.NDArray[np.float32]:
+        """The vector to search with: the same as :meth:`embed_one` (no cheaper variant)."""
+        return await self.embed_one(text)
+
     async def _request(self, texts: list[str]) -> Vectors:
         # OpenAI rejects empty strings; a lone space embeds as "nothing" just the same.
         inputs = [text if text else " " for text in texts]
