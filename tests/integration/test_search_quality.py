@@ -5,10 +5,12 @@ PostgreSQL."""
 from __future__ import annotations
 
 import grpc
+import numpy as np
 import pytest
 
 from mem0stack.v1 import memory_service_pb2 as svc
 from mem0stack.v1.memory_pb2 import Memory
+from mem0stack_server.core import search as search_sql
 from tests.support.errors import details_of
 
 pytestmark = pytest.mark.asyncio
@@ -215,3 +217,51 @@ async def test_search_options_are_validated(stub, user_id: str, fields: dict, fi
     details = details_of(caught.value)
     assert details.code == grpc.StatusCode.INVALID_ARGUMENT
     assert details.fields == [field]
+
+
+async def _fill(stub, user_id: str, count: int, rng: np.random.Generator) -> None:  # type: ignore[no-untyped-def]
+    """``count`` memories with random unit embeddings (nothing for the model to embed)."""
+    vectors = rng.standard_normal((count, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    for start in range(0, count, 500):
+        await stub.BatchCreateMemories(
+            svc.BatchCreateMemoriesRequest(
+                parent=f"users/{user_id}",
+                requests=[
+                    svc.CreateMemoryRequest(
+                        memory=Memory(content=f"filler {i}", run_id="filler"),
+                        embedding=vectors[i].tolist(),
+                    )
+                    for i in range(start, min(start + 500, count))
+                ],
+            )
+        )
+
+
+async def test_vector_search_in_a_scope_too_large_for_the_exact_scan(stub, user_id: str) -> None:
+    # Past EXACT_SCAN_MAX memories the vector leg walks the HNSW index; a filter that
+    # leaves the index short still finds every match through the exact scan.
+    rng = np.random.default_rng(7)
+    await _fill(stub, user_id, search_sql.EXACT_SCAN_MAX + 100, rng)
+    target = rng.standard_normal(384).astype(np.float32)
+    target /= np.linalg.norm(target)
+    near = target + 0.005 * rng.standard_normal(384).astype(np.float32)
+    await stub.CreateMemory(
+        svc.CreateMemoryRequest(
+            parent=f"users/{user_id}",
+            memory=Memory(content="the needle", run_id="rare"),
+            embedding=(near / np.linalg.norm(near)).tolist(),
+        )
+    )
+    await _create(stub, user_id, "another rare one", run_id="rare")
+
+    reply = await stub.SearchMemories(
+        svc.SearchMemoriesRequest(
+            parent=f"users/{user_id}", query_embedding=target.tolist(), mode=VECTOR, top_k=3
+        )
+    )
+    assert reply.results[0].memory.content == "the needle"
+    assert reply.results[0].score > 0.98
+
+    found = await _search(stub, user_id, "rare", mode=VECTOR, filter='run_id = "rare"', top_k=10)
+    assert sorted(found) == ["another rare one", "the needle"]

@@ -13,9 +13,11 @@ while the query is being embedded; the ranking statement then takes its results 
   holding a query word is among them, so the counts are exact at no extra scan, and the
   corpus size they are taken against is that matched set. The best ``KEYWORD_ROWS`` come
   back; lower ones count as no keyword match.
-- VECTOR candidates come from the HNSW index, or from an exact scan of the scope when the
-  index comes up short (pgvector applies other WHERE conditions after the index scan, so
-  a small or filtered scope can leave it short).
+- VECTOR candidates come from an exact scan when the user has fewer than
+  ``EXACT_SCAN_MAX`` memories (faster than the HNSW index there, and exact), otherwise
+  from the index, or from the exact scan after all when the index comes up short
+  (pgvector applies other WHERE conditions after the index scan, so a filtered scope
+  can leave it short).
 - HYBRID relevance is ``(1 - w) * cosine + w * keyword`` with ``w = keyword_weight``,
   over the union of both legs' candidates. Weighted scores beat reciprocal-rank fusion:
   RRF throws away how far apart the scores are, and lets a weak leg's top ranks displace
@@ -23,19 +25,22 @@ while the query is being embedded; the ranking statement then takes its results 
 - Neighbouring context (``context_weight`` > 0): memories stored one after another in the
   same run (same agent_id and a non-empty run_id, adjacent in create_time then id order)
   usually belong together: a question and its answer, an event and its follow-up. For the
-  best candidates, up to ``context_window`` neighbours on each side are found by numbering
-  the memories of their runs; each memory then gains ``context_weight`` times the best
-  relevance among its neighbours, which also brings in neighbours that matched nothing
-  themselves. A memory right after a question (content ending in a question mark: ASCII,
-  full-width or Arabic) is most likely its answer, so it gains a further
-  ``REPLY_FACTOR * context_weight`` of that question's relevance.
+  best candidates, up to ``context_window`` neighbours on each side are found by walking
+  the run's (user, agent, run, create_time, id) index a few steps each way; each memory
+  then gains ``context_weight`` times the best relevance among its neighbours, which also
+  brings in neighbours that matched nothing themselves. A memory right after a question
+  (content ending in a question mark: ASCII, full-width or Arabic) is most likely its
+  answer, so it gains a further ``REPLY_FACTOR * context_weight`` of that question's
+  relevance.
 - Name boost (``name_weight`` > 0): proper names in the query (capitalised words that do
   not start a sentence) usually name whom or what the answer is about. A memory whose
   first word is one of them (its subject: "Alice moved to Berlin", "Alice: I moved")
   gains ``name_weight``. A name merely mentioned elsewhere in a memory gains nothing: in
   a conversation the other party's name is mentioned all the time.
 
-Every result carries the cosine similarity as its score, whatever the ranking.
+Ranking handles narrow rows (ids, scores and the few facts the boosts need); only the
+``top_k`` winners are read in full. Every result carries the cosine similarity as its
+score, whatever the ranking.
 """
 
 from __future__ import annotations
@@ -64,6 +69,10 @@ MAX_QUERY_WORDS = 32
 # the query has a rare word, they are skipped; otherwise this many are). Bounds the
 # keyword leg's work for large users; below it BM25 is exact.
 COMMON_WORD_DF = 1000
+
+# Scopes (all of a user's memories) smaller than this are searched by an exact scan
+# instead of the HNSW index.
+EXACT_SCAN_MAX = 2000
 
 # Share of context_weight by which a question's relevance raises the memory right after it
 # (on top of the ordinary neighbour context). 0.3-0.4 of relevance did best on the LoCoMo
@@ -173,15 +182,22 @@ def keyword_sql(where_sql: str) -> str:
 
 
 def _vector_ctes(where_sql: str, n_candidates: str) -> list[str]:
-    # pgvector applies the other conditions after the index scan, so a small or heavily
-    # filtered scope can leave the index leg short; the exact scan of the scope then runs
-    # instead, in the same statement (its one-time filter skips it otherwise). An HNSW scan
-    # yields at most hnsw.ef_search rows, so the index leg asks for no more than that (or
-    # top_k): asking for more would send every large top_k to the exact scan.
+    # A scope of fewer than EXACT_SCAN_MAX memories is scanned exactly: that is faster
+    # than walking the HNSW graph (which visits ef_search nodes of every user) and has
+    # perfect recall. Larger scopes use the index; pgvector applies the other conditions
+    # after the index scan, so a heavily filtered scope can leave it short, and the exact
+    # scan then runs instead, in the same statement (one-time filters skip whichever leg
+    # is not needed). An HNSW scan yields at most hnsw.ef_search rows, so the index leg
+    # asks for no more than that (or top_k): asking for more would send every large
+    # top_k to the exact scan.
     from_index = f"least({n_candidates}, greatest(current_setting('hnsw.ef_search')::int, $4))"
     return [
+        f"""scope AS MATERIALIZED (
+            SELECT count(*) >= {EXACT_SCAN_MAX} AS large FROM (
+                SELECT 1 FROM memories WHERE user_id = $1 LIMIT {EXACT_SCAN_MAX}) AS s)""",
         f"""index_leg AS MATERIALIZED (
-            SELECT id FROM memories WHERE user_id = $1 AND {where_sql}
+            SELECT id FROM memories
+            WHERE user_id = $1 AND {where_sql} AND (SELECT large FROM scope)
             ORDER BY embedding <=> $2 LIMIT {from_index})""",
         "index_found AS MATERIALIZED (SELECT count(*) AS n FROM index_leg)",
         f"""exact_leg AS MATERIALIZED (
@@ -198,7 +214,11 @@ def _vector_ctes(where_sql: str, n_candidates: str) -> list[str]:
 
 def search_sql(p: Plan, where_sql: str) -> str:
     """The ranking statement of a plan: rows of the memory columns plus ``score``, the
-    cosine similarity, best first."""
+    cosine similarity, best first.
+
+    Ranking works on narrow rows (id, scores, the few facts the boosts need); only the
+    ``top_k`` winners are read in full, at the end.
+    """
     n_candidates = f"greatest($4 * {CANDIDATE_FACTOR}, {MIN_CANDIDATES})"
     # Every parameter is always sent; the casts give the unused ones a type.
     ctes = [
@@ -228,52 +248,56 @@ def search_sql(p: Plan, where_sql: str) -> str:
         relevance = f"(1 - $7::float8) * {cosine} + $7::float8 * c.kw"
     else:
         relevance = cosine if p.vector else "c.kw"
-    # The memory's first word, for the name boost.
-    subject = r"lower(substring(m.content FROM '^\W*(\w+)'))"
-    columns = ", ".join(f"m.{c}" for c in _COLUMNS)
-    selected = f"{columns}, {cosine} AS score, {relevance} AS relevance, {subject} AS subject"
+    # What ranking needs of a memory: its scores, its place in its run (for neighbouring
+    # context), whether it asks a question (the reply boost) and its first word (the
+    # name boost).
+    narrow = (
+        f"m.id, m.agent_id, m.run_id, m.create_time, {cosine} AS score, "
+        f"{relevance} AS relevance, "
+        r"m.content ~ '[?\uFF1F\u061F]\s*$' AS question, "
+        r"lower(substring(m.content FROM '^\W*(\w+)')) AS subject"
+    )
     # Keyword-only candidates pass the filter in the keyword statement; the user check
     # keeps this statement safe on its own.
     ctes.append(
         f"""candidates AS MATERIALIZED (
-            SELECT {selected}
+            SELECT {narrow}
             FROM candidate_ids AS c JOIN memories AS m USING (id) WHERE m.user_id = $1)"""
     )
-    name_boost = "$11 * (pool.subject = ANY ($10))::int" if p.names else "0"
-    plain = ", ".join(f"pool.{c}" for c in _COLUMNS)
+    name_boost = "$11 * (subject = ANY ($10))::int" if p.names else "0"
     if not p.context:
-        ctes_sql = ",\n".join(ctes)
-        return f"""
-            WITH {ctes_sql}
-            SELECT {plain}, pool.score FROM candidates AS pool
-            WHERE pool.score >= $3
-            ORDER BY pool.relevance + {name_boost} DESC, pool.score DESC LIMIT $4"""
+        ctes.append(
+            f"""top AS MATERIALIZED (
+            SELECT id, score, relevance + {name_boost} AS rank_key FROM candidates
+            WHERE score >= $3 ORDER BY rank_key DESC, score DESC, id LIMIT $4)"""
+        )
+        return _read_top(ctes)
 
     seeds = f"greatest($4 * {SEED_FACTOR}, {MIN_SEEDS})"
     ctes.append(
-        f"seeds AS (SELECT * FROM candidates ORDER BY relevance DESC, score DESC LIMIT {seeds})"
+        f"""seeds AS MATERIALIZED (
+            SELECT id, agent_id, run_id, create_time FROM candidates
+            ORDER BY relevance DESC, score DESC, id LIMIT {seeds})"""
     )
-    # Positions within the seeds' runs, numbered in one pass: no per-seed lookups whose
-    # plans depend on fresh table statistics.
+    # Each seed's neighbours: up to $9 memories on each side in its run, walked along
+    # the (user, agent, run, create_time, id) index; `step` is the neighbour's position
+    # relative to the seed (-1: right before it).
+    walk = """
+                SELECT id, create_time FROM memories
+                WHERE user_id = $1 AND agent_id = s.agent_id AND run_id = s.run_id
+                  AND (create_time, id) {cmp} (s.create_time, s.id) AND {where_sql}
+                ORDER BY create_time {order}, id {order} LIMIT $9"""
+    before = walk.format(cmp="<", order="DESC", where_sql=where_sql)
+    after = walk.format(cmp=">", order="ASC", where_sql=where_sql)
     ctes.append(
-        "runs AS MATERIALIZED (SELECT DISTINCT agent_id, run_id FROM seeds WHERE run_id <> '')"
-    )
-    ctes.append(
-        f"""timeline AS MATERIALIZED (
-            SELECT m.id, m.agent_id, m.run_id, row_number() OVER (
-                       PARTITION BY m.agent_id, m.run_id ORDER BY m.create_time, m.id) AS pos
-            FROM (SELECT id, agent_id, run_id, create_time FROM memories
-                  WHERE user_id = $1 AND {where_sql}) AS m
-            JOIN runs ON runs.agent_id = m.agent_id AND runs.run_id = m.run_id)"""
-    )
-    # Links from each seed to its neighbours; `step` is the neighbour's position
-    # relative to the seed.
-    ctes.append(
-        """links AS MATERIALIZED (
-            SELECT t1.id AS a, t2.id AS b, t2.pos - t1.pos AS step
-            FROM seeds AS s JOIN timeline AS t1 ON t1.id = s.id
-            JOIN timeline AS t2 ON t2.agent_id = t1.agent_id AND t2.run_id = t1.run_id
-             AND t2.pos BETWEEN t1.pos - $9 AND t1.pos + $9 AND t2.id <> t1.id)"""
+        f"""links AS MATERIALIZED (
+            SELECT s.id AS a, n.id AS b, n.step FROM seeds AS s CROSS JOIN LATERAL (
+                SELECT id, -row_number() OVER (ORDER BY create_time DESC, id DESC) AS step
+                FROM ({before}) AS earlier
+                UNION ALL
+                SELECT id, row_number() OVER (ORDER BY create_time, id)
+                FROM ({after}) AS later) AS n
+            WHERE s.run_id <> '')"""
     )
     # Neighbours that are not candidates, with their keyword relevance (grouped as above).
     new_legs = ["SELECT b AS id, 0::float8 AS kw, 1 AS leg FROM links"]
@@ -286,31 +310,62 @@ def search_sql(p: Plan, where_sql: str) -> str:
             GROUP BY id HAVING max(leg) = 1 AND min(leg) >= 0)"""
     )
     ctes.append(
-        f"""pool AS MATERIALIZED (
-            SELECT * FROM candidates
+        f"""pool AS (
+            SELECT id, score, relevance, question, subject FROM candidates
             UNION ALL
-            SELECT {selected}
-            FROM neighbour_ids AS c JOIN memories AS m USING (id) WHERE m.user_id = $1)"""
+            SELECT id, score, relevance, question, subject FROM (
+                SELECT {narrow}
+                FROM neighbour_ids AS c JOIN memories AS m USING (id)
+                WHERE m.user_id = $1) AS neighbours)"""
     )
-    # Each memory's best neighbour relevance, and the relevance of the question right
-    # before it, if it follows one.
+    # Every memory of the pool, and beside it one row per neighbour, keyed by that
+    # neighbour: a window over the key hands each row its neighbour's relevance, and
+    # grouping by memory then gathers the best neighbour and the question right before
+    # it. Windows and grouping sort; a join here would be planned on row estimates that
+    # CTEs do not have.
     ctes.append(
-        r"""context AS (
-            SELECT e.a AS id, max(pool.relevance) AS relevance,
-                   max(pool.relevance) FILTER (
-                       WHERE e.step = -1 AND pool.content ~ '[?\uFF1F\u061F]\s*$') AS asked
-            FROM (SELECT a, b, step FROM links
-                  UNION ALL SELECT b, a, -step FROM links) AS e
-            JOIN pool ON pool.id = e.b GROUP BY e.a)"""
+        """tagged AS (
+            SELECT id AS key, id AS memory, true AS own, 0::bigint AS step,
+                   score, relevance, question, subject FROM pool
+            UNION ALL
+            SELECT b, a, false, step, NULL, NULL, NULL, NULL FROM links
+            UNION ALL
+            SELECT a, b, false, -step, NULL, NULL, NULL, NULL FROM links)"""
     )
+    ctes.append(
+        """spread AS (
+            SELECT memory, own, step, score, subject,
+                   max(relevance) OVER (PARTITION BY key) AS relevance,
+                   bool_or(question) OVER (PARTITION BY key) AS question
+            FROM tagged)"""
+    )
+    ctes.append(
+        """ranked AS (
+            SELECT memory AS id,
+                   max(score) FILTER (WHERE own) AS score,
+                   max(relevance) FILTER (WHERE own) AS relevance,
+                   max(subject) FILTER (WHERE own) AS subject,
+                   coalesce(max(relevance) FILTER (WHERE NOT own), 0) AS context,
+                   coalesce(max(relevance) FILTER (WHERE step = -1 AND question), 0) AS asked
+            FROM spread GROUP BY memory)"""
+    )
+    ctes.append(
+        f"""top AS MATERIALIZED (
+            SELECT id, score,
+                   relevance + {name_boost} + $8 * context + {REPLY_FACTOR} * $8 * asked
+                       AS rank_key
+            FROM ranked WHERE score >= $3
+            ORDER BY rank_key DESC, score DESC, id LIMIT $4)"""
+    )
+    return _read_top(ctes)
+
+
+def _read_top(ctes: list[str]) -> str:
+    """The statement that reads the winners (CTE ``top``: id, score, rank_key) in full."""
+    columns = ", ".join(f"m.{c}" for c in _COLUMNS)
     ctes_sql = ",\n".join(ctes)
     return f"""
         WITH {ctes_sql}
-        SELECT {plain}, pool.score
-        FROM pool LEFT JOIN context USING (id)
-        WHERE pool.score >= $3
-        ORDER BY pool.relevance + {name_boost}
-                 + $8 * coalesce(context.relevance, 0)
-                 + {REPLY_FACTOR} * $8 * coalesce(context.asked, 0) DESC,
-                 pool.score DESC
-        LIMIT $4"""
+        SELECT {columns}, top.score
+        FROM top JOIN memories AS m USING (id) WHERE m.user_id = $1
+        ORDER BY top.rank_key DESC, top.score DESC, top.id"""
