@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from rich.console import Console
 from rich.table import Table
 
 from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc
@@ -41,12 +40,13 @@ from tests.bench.common import (
     load_locomo,
     machine,
     percentiles,
+    wide_console,
     write_json,
 )
 from tests.bench.harness import embed_server, embed_stats, mem0stack_server, run_mem0
 from tests.bench.model import encode
 
-console = Console()
+console = wide_console()
 USER = "users/bench"
 
 

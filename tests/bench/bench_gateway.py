@@ -32,17 +32,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import grpc
-from rich.console import Console
 from rich.table import Table
 
 from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc
 from mem0stack.v1 import memory_service_pb2 as svc
+from tests.bench.common import wide_console
 from tests.support.envoy import EnvoyProcess
 from tests.support.servers import ServerProcess, free_port
 
 PARENT = "users/bench"
 LOCOMO = Path(__file__).resolve().parents[3] / "shared" / "data" / "locomo"
-console = Console()
+
+console = wide_console()
 
 
 def corpus(directory: Path) -> tuple[list[str], list[str]]:

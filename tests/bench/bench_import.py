@@ -17,14 +17,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
-from rich.console import Console
 
 from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc, streams_pb2
 from mem0stack_server.embed import create_embedder
 from tests.bench.bench_server import LOCOMO, corpus
+from tests.bench.common import wide_console
 from tests.support.servers import ServerProcess, free_port
 
-console = Console()
+console = wide_console()
 
 
 def texts_for(count: int, directory: Path) -> list[str]:

@@ -24,7 +24,6 @@ from typing import Any
 
 import grpc
 from google.protobuf import struct_pb2, timestamp_pb2
-from rich.console import Console
 from rich.table import Table
 
 from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc
@@ -38,11 +37,12 @@ from tests.bench.common import (
     load_locomo,
     machine,
     percentiles,
+    wide_console,
     write_json,
 )
 from tests.bench.harness import embed_server, mem0stack_server, run_mem0
 
-console = Console()
+console = wide_console()
 KS = (1, 5, 10)
 Mode = svc.SearchMemoriesRequest.Mode
 

@@ -61,7 +61,6 @@ import asyncpg
 import grpc
 import numpy as np
 from pgvector.asyncpg import register_vector
-from rich.console import Console
 from rich.table import Table
 
 from mem0stack.v1 import memory_service_pb2 as svc
@@ -75,12 +74,13 @@ from tests.bench.common import (
     load_locomo,
     machine,
     percentiles,
+    wide_console,
     write_json,
 )
 from tests.bench.model import encode
 from tests.support.servers import ServerProcess, free_port
 
-console = Console()
+console = wide_console()
 USER = "scale"
 CHUNK = 20_000
 MIN_FRAGMENT_WORDS = 4

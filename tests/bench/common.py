@@ -12,6 +12,7 @@ import os
 import platform
 import re
 import statistics
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -19,7 +20,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # rich is not in .venv-mem0, where mem0_runner imports this module
+    from rich.console import Console
 
 REPO = Path(__file__).resolve().parents[2]
 LOCOMO = REPO.parent / "shared" / "data" / "locomo"
@@ -27,6 +31,14 @@ LOCOMO = REPO.parent / "shared" / "data" / "locomo"
 CATEGORIES = (1, 2, 3, 4)
 CATEGORY_NAMES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 _DIA_ID = re.compile(r"D\d+:\d+")
+
+
+def wide_console() -> Console:
+    """A console for result tables: the terminal's width, or 200 columns when the output
+    goes to a file or a pipe (where rich would otherwise wrap every table at 80)."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 200)
 
 
 @dataclass(frozen=True)
