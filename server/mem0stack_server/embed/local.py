@@ -27,6 +27,8 @@ Two ONNX sessions are built from the one bundled model file:
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -162,6 +164,7 @@ class LocalOnnxEmbedder:
             else None
         )
         self._closed = False
+        _return_freed_memory()
 
     def _load_query_model(
         self,
@@ -286,3 +289,19 @@ class LocalOnnxEmbedder:
         finally:
             if self._query_batcher is not None:
                 await self._query_batcher.aclose()
+
+
+def _return_freed_memory() -> None:
+    """Hand the heap that model loading freed back to the operating system.
+
+    Loading parses the model into protobuf objects and serializes the int8 rewrite, ~50 MB
+    of short-lived buffers; glibc keeps freed heap for reuse, so without this the server
+    would carry them for its whole life (measured: 339 MB resident after loading, 292 MB
+    after the trim). A no-op where the C library has no ``malloc_trim``.
+    """
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
