@@ -221,16 +221,7 @@ class LocalOnnxEmbedder:
 
     async def embed_one(self, text: str) -> npt.NDArray[np.float32]:
         """Embed one text (cached); shape ``(dimension,)``."""
-        if not isinstance(text, str):
-            raise TypeError(f"text is {type(text).__name__}, expected str")
-        if self._closed:
-            raise EmbedderError("embedder is closed")
-        cached = self._cache.get(text)
-        if cached is not None:
-            return cached
-        vector: npt.NDArray[np.float32] = (await self._batcher.embed([text]))[0]
-        self._cache.put(text, vector)
-        return vector
+        return await self._single(text, self._batcher, self._cache)
 
     async def embed_query(self, text: str) -> npt.NDArray[np.float32]:
         """The vector to search with for ``text``; shape ``(dimension,)``, unit length.
@@ -241,15 +232,21 @@ class LocalOnnxEmbedder:
         """
         if self._query_batcher is None:
             return await self.embed_one(text)
+        return await self._single(text, self._query_batcher, self._query_cache)
+
+    async def _single(
+        self, text: str, batcher: MicroBatcher, cache: VectorCache
+    ) -> npt.NDArray[np.float32]:
+        """One text through ``cache``, else through ``batcher``'s model."""
         if not isinstance(text, str):
             raise TypeError(f"text is {type(text).__name__}, expected str")
         if self._closed:
             raise EmbedderError("embedder is closed")
-        cached = self._query_cache.get(text)
+        cached = cache.get(text)
         if cached is not None:
             return cached
-        vector: npt.NDArray[np.float32] = (await self._query_batcher.embed([text]))[0]
-        self._query_cache.put(text, vector)
+        vector: npt.NDArray[np.float32] = (await batcher.embed([text]))[0]
+        cache.put(text, vector)
         return vector
 
     def stats(self) -> dict[str, int]:
