@@ -10,7 +10,8 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -197,17 +198,13 @@ class MemoryEngine:
         return [memory_from_row(n.row(now)) for n in ready]
 
     async def _embed(self, texts: list[str]) -> np.ndarray:
-        try:
+        with _embedder_unavailable():
             return await self.embedder.embed(texts)
-        except EmbedderError as exc:
-            raise unavailable("EMBEDDER_UNAVAILABLE", f"embedding failed: {exc}") from exc
 
     async def _embed_query(self, query: str) -> np.ndarray:
         """The vector a search compares stored embeddings with (see Embedder.embed_query)."""
-        try:
+        with _embedder_unavailable():
             return await self.embedder.embed_query(query)
-        except EmbedderError as exc:
-            raise unavailable("EMBEDDER_UNAVAILABLE", f"embedding failed: {exc}") from exc
 
     async def _idempotent(
         self,
@@ -810,6 +807,15 @@ class MemoryEngine:
                 request_id,
             )
         return svc.BatchDeleteMemoriesResponse(deleted_count=deleted)
+
+
+@contextmanager
+def _embedder_unavailable() -> Iterator[None]:
+    """Report the embedding backend's failures as UNAVAILABLE (EMBEDDER_UNAVAILABLE)."""
+    try:
+        yield
+    except EmbedderError as exc:
+        raise unavailable("EMBEDDER_UNAVAILABLE", f"embedding failed: {exc}") from exc
 
 
 def _etag_mismatch(name: str) -> ApiError:
