@@ -290,6 +290,13 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(4_096, description="Longest search query accepted.")
 
     # Auth
+    auth: Literal["auto", "keys"] = Field(
+        "auto",
+        description="keys: every call needs an API key. auto: the same, except that a "
+        "database that has never held a key starts in development mode (every call is "
+        "admin, loopback only), decided at start-up, logged, and ended for good by the "
+        "first key created.",
+    )
     auth_cache_s: float = Field(5.0, description="How long a verified API key is trusted.")
 
     # Logs

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -145,3 +147,79 @@ async def test_health_and_reflection_need_no_key(secured) -> None:  # type: igno
             health_pb2.HealthCheckRequest(service="mem0stack.v1.MemoryService")
         )
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def revoke_key(database_url: str, key: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "mem0stack_server.cli.main", "keys", "revoke", key.split("_")[1]],
+        env={**os.environ, "MEM0STACK_DATABASE_URL": database_url},
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+    )
+
+
+async def _eventually_fails(process: ServerProcess, key: str | None, timeout_s: float = 10.0):  # type: ignore[no-untyped-def]
+    """Retry a list call until it fails (key changes reach a running server within
+    auth_cache_s); returns the error's details."""
+    request = svc.ListMemoriesRequest(parent="users/alice")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            await _call(process, key, "ListMemories", request)
+        except grpc.aio.AioRpcError as exc:
+            return details_of(exc)
+        assert time.monotonic() < deadline, "the call kept succeeding"
+        await asyncio.sleep(0.1)
+
+
+async def test_revoking_the_last_key_never_reopens_the_server(make_database) -> None:  # type: ignore[no-untyped-def]
+    database_url = make_database("auth_last")
+    process = ServerProcess(
+        database_url=database_url, port=free_port(), env={"MEM0STACK_AUTH_CACHE_S": "0.2"}
+    )
+    process.log_path.unlink(missing_ok=True)
+    process.start()
+    try:
+        # A database that never held a key starts in development mode, and says so.
+        request = svc.ListMemoriesRequest(parent="users/alice")
+        await _call(process, None, "ListMemories", request)
+        assert "development mode" in process.log_path.read_text()
+
+        # The first key ends development mode while the server runs.
+        key = create_key(database_url, "--admin")
+        err = await _eventually_fails(process, None)
+        assert (err.code, err.reason) == (grpc.StatusCode.UNAUTHENTICATED, "API_KEY_MISSING")
+        await _call(process, key, "ListMemories", request)
+
+        # Revoking the last key leaves no way in: not without a key, not with the old one.
+        revoke_key(database_url, key)
+        err = await _eventually_fails(process, key)
+        assert (err.code, err.reason) == (grpc.StatusCode.UNAUTHENTICATED, "API_KEY_INVALID")
+        await asyncio.sleep(0.5)  # past auth_cache_s: a re-check would have reopened it
+        err = await _fails(process, None, "ListMemories", request)
+        assert (err.code, err.reason) == (grpc.StatusCode.UNAUTHENTICATED, "API_KEY_MISSING")
+    finally:
+        process.stop()
+
+    # Nor does a restart: the database has held keys, so no key means no access.
+    process.start()
+    try:
+        err = await _fails(process, None, "ListMemories", svc.ListMemoriesRequest(parent="users/a"))
+        assert (err.code, err.reason) == (grpc.StatusCode.UNAUTHENTICATED, "API_KEY_MISSING")
+    finally:
+        process.stop()
+
+
+async def test_auth_keys_refuses_development_mode_on_a_new_database(make_database) -> None:  # type: ignore[no-untyped-def]
+    process = ServerProcess(
+        database_url=make_database("auth_keys"), port=free_port(), env={"MEM0STACK_AUTH": "keys"}
+    )
+    process.log_path.unlink(missing_ok=True)
+    process.start()
+    try:
+        err = await _fails(process, None, "ListMemories", svc.ListMemoriesRequest(parent="users/a"))
+        assert (err.code, err.reason) == (grpc.StatusCode.UNAUTHENTICATED, "API_KEY_MISSING")
+        assert "development mode" not in process.log_path.read_text()
+    finally:
+        process.stop()

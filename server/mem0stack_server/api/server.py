@@ -149,21 +149,24 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
     embedder = build_embedder(settings)
     pool = await open_database(settings, dsn, embedder)
     key_store = KeyStore(pool)
-    authenticator = Authenticator(key_store, settings.auth_cache_s)
+    authenticator = await Authenticator.create(key_store, settings)
 
     host, port = settings.listen_host, settings.listen_port
-    if await authenticator.dev_mode():
+    if authenticator.development:
         if not _is_loopback(host):
             log.warning(
-                "no API key exists: development mode binds to loopback only; "
-                "create a key with `mem0stack keys create --admin` to listen on %s",
+                "development mode binds to loopback only: not listening on %s; create a key "
+                "with `mem0stack keys create --admin` (or set MEM0STACK_AUTH=keys) to listen there",
                 host,
             )
             host = "127.0.0.1"
         log.warning(
-            "development mode: no API key exists, every call is allowed as admin; "
-            "create one with `mem0stack keys create --admin`"
+            "development mode: this database has never held an API key, so every call is "
+            "allowed as admin until the first key is created "
+            "(`mem0stack keys create --admin`); set MEM0STACK_AUTH=keys to require keys always"
         )
+    else:
+        log.info("API keys required on every call (auth=%s)", settings.auth)
 
     engine = MemoryEngine(
         settings, MemoryStore(pool, timeout_s=settings.db_timeout_s), embedder, llm=llm

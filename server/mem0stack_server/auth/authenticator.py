@@ -2,38 +2,64 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import grpc
 
 from mem0stack_server.auth import keys
 from mem0stack_server.auth.principal import DEV_PRINCIPAL, Principal
+from mem0stack_server.config import Settings
 from mem0stack_server.errors import ApiError
 from mem0stack_server.store.keys import KeyStore
+
+log = logging.getLogger(__name__)
 
 
 class Authenticator:
     """Verifies API keys, caching each verified key for ``cache_s`` seconds.
 
-    With no active key in the database the server is in development mode and every call
-    is the dev admin. Whether keys exist is re-checked at the same interval, so the first
-    ``mem0stack keys create`` switches a running server to enforcing keys.
+    Development mode (every call is the dev admin, no key needed) is decided once, by
+    :meth:`create` at start-up, and only ever ends: while it lasts, whether a key has
+    been created is re-checked every ``cache_s`` seconds, so the first ``mem0stack keys
+    create`` makes a running server enforce keys; nothing at run time turns it back on.
+    Revoking the last key therefore leaves a server that refuses every call.
     """
 
-    def __init__(self, key_store: KeyStore, cache_s: float) -> None:
+    def __init__(self, key_store: KeyStore, cache_s: float, *, development: bool) -> None:
         self.key_store = key_store
         self.cache_s = cache_s
         self._verified: dict[str, tuple[Principal, float]] = {}
-        self._dev_mode: tuple[bool, float] | None = None
+        self._development = development
+        self._next_check = time.monotonic() + cache_s
 
-    async def dev_mode(self) -> bool:
+    @classmethod
+    async def create(cls, key_store: KeyStore, settings: Settings) -> Authenticator:
+        """The authenticator for ``settings.auth``: development mode only for ``auto`` on a
+        database that has never held an API key."""
+        development = settings.auth == "auto" and not await key_store.ever_held()
+        return cls(key_store, settings.auth_cache_s, development=development)
+
+    @property
+    def development(self) -> bool:
+        """Whether calls without a key are still let through as admin (see the class doc)."""
+        return self._development
+
+    async def _still_development(self) -> bool:
+        if not self._development:
+            return False
         now = time.monotonic()
-        if self._dev_mode is None or self._dev_mode[1] < now:
-            self._dev_mode = (not await self.key_store.any_active(), now + self.cache_s)
-        return self._dev_mode[0]
+        if now >= self._next_check:
+            self._next_check = now + self.cache_s
+            if await self.key_store.ever_held():
+                self._development = False
+                log.warning(
+                    "development mode ended: an API key was created, every call now needs one"
+                )
+        return self._development
 
     async def authenticate(self, authorization: str | None) -> Principal:
-        if await self.dev_mode():
+        if await self._still_development():
             return DEV_PRINCIPAL
         if not authorization:
             raise _unauthenticated(

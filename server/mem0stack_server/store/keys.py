@@ -32,10 +32,9 @@ class KeyStore:
         )
         return row
 
-    async def any_active(self) -> bool:
-        found: bool = await self.pool.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM api_keys WHERE revoke_time IS NULL)"
-        )
+    async def ever_held(self) -> bool:
+        """Whether this database has ever held an API key (revoked and deleted ones count)."""
+        found: bool = await self.pool.fetchval("SELECT EXISTS (SELECT 1 FROM auth_state)")
         return found
 
     async def list(self) -> list[asyncpg.Record]:
