@@ -28,7 +28,11 @@ from mem0stack_server.embed import (
 from mem0stack_server.embed import local as local_module
 from mem0stack_server.embed._batcher import split_chunks
 from mem0stack_server.embed._cache import VectorCache
-from mem0stack_server.embed._int8_graph import int8_matmul_model, rewrite_weight_matmuls
+from mem0stack_server.embed._int8_graph import (
+    int8_matmul_model,
+    int8_products_saturate,
+    rewrite_weight_matmuls,
+)
 from mem0stack_server.embed._onnx_model import bundled_model_file, verify_model_file
 from mem0stack_server.embed._planning import plan_runs
 
@@ -401,12 +405,15 @@ def test_rewrite_of_the_bundled_model() -> None:
     assert names <= read  # no unused initialiser for ONNX Runtime to warn about
 
 
-def _tiny_quantized_model(*, shared_mul: bool) -> tuple[onnx.ModelProto, np.ndarray, np.ndarray]:
+def _tiny_quantized_model(
+    *, shared_mul: bool, weight_bound: int = 127
+) -> tuple[onnx.ModelProto, np.ndarray, np.ndarray]:
     """X[2,8] -> MatMul(int8 W1 * s1) -> MatMul(int8 W2 * s2) -> Y[2,3], an input and its
-    float result. With ``shared_mul`` the second dequantized weight is also an output."""
+    float result. With ``shared_mul`` the second dequantized weight is also an output.
+    Weights are drawn from [-weight_bound, weight_bound]."""
     rng = np.random.default_rng(7)
-    w1 = rng.integers(-127, 128, size=(8, 4)).astype(np.int8)
-    w2 = rng.integers(-127, 128, size=(4, 3)).astype(np.int8)
+    w1 = rng.integers(-weight_bound, weight_bound + 1, size=(8, 4)).astype(np.int8)
+    w2 = rng.integers(-weight_bound, weight_bound + 1, size=(4, 3)).astype(np.int8)
     s1 = rng.uniform(0.01, 0.02, size=(1, 4)).astype(np.float32)
     s2 = rng.uniform(0.01, 0.02, size=(1, 3)).astype(np.float32)
     x = rng.normal(size=(2, 8)).astype(np.float32)
@@ -437,10 +444,17 @@ def _tiny_quantized_model(*, shared_mul: bool) -> tuple[onnx.ModelProto, np.ndar
     return model, x, expected
 
 
+def _run_tiny(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    (y, *_) = session.run(None, {"x": x})
+    return np.asarray(y)
+
+
+@pytest.mark.parametrize("unsigned_weights", [False, True])
 @pytest.mark.parametrize("shared_mul", [False, True])
-def test_rewrite_keeps_results_and_shared_nodes(shared_mul: bool) -> None:
+def test_rewrite_keeps_results_and_shared_nodes(shared_mul: bool, unsigned_weights: bool) -> None:
     model, x, expected = _tiny_quantized_model(shared_mul=shared_mul)
-    assert rewrite_weight_matmuls(model) == 2
+    assert rewrite_weight_matmuls(model, unsigned_weights=unsigned_weights) == 2
     ops = sorted(node.op_type for node in model.graph.node)
     names = {init.name for init in model.graph.initializer}
     if shared_mul:  # w2_deq is still read (a graph output): its Cast, Mul and scale stay
@@ -449,10 +463,38 @@ def test_rewrite_keeps_results_and_shared_nodes(shared_mul: bool) -> None:
     else:
         assert ops == ["DynamicQuantizeMatMul", "DynamicQuantizeMatMul"]
         assert not {"s1", "s2"} & names
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    (y, *_) = session.run(None, {"x": x})
+    if unsigned_weights:  # uint8 copies; the int8 w2 stays only where its Cast reads it
+        assert {"w1_uint8", "w2_uint8"} <= names
+        assert "w1" not in names and ("w2" in names) == shared_mul
+    y = _run_tiny(model, x)
+    if not unsigned_weights and int8_products_saturate():
+        # The production probe says this CPU's uint8 x int8 kernel saturates (x86 without
+        # VNNI), so production never runs signed weights here (see
+        # test_query_model_uses_the_kernel_the_probe_allows): their accuracy is asserted
+        # only on CPUs where the probe lets production use them.
+        return
     # Only the activations are quantized (to 8 bits): a small relative error.
     assert np.abs(y - expected).max() < 0.03 * np.abs(expected).max()
+
+
+def test_unsigned_weights_compute_the_same_numbers() -> None:
+    # Weights within +-63 saturate no kernel (255 * 63 * 2 < 32767), so both kernels sum
+    # exactly and must agree to float rounding on every CPU.
+    signed, x, _ = _tiny_quantized_model(shared_mul=False, weight_bound=63)
+    unsigned, _, _ = _tiny_quantized_model(shared_mul=False, weight_bound=63)
+    rewrite_weight_matmuls(signed)
+    rewrite_weight_matmuls(unsigned, unsigned_weights=True)
+    np.testing.assert_allclose(_run_tiny(unsigned, x), _run_tiny(signed, x), rtol=1e-5, atol=1e-6)
+
+
+async def test_query_model_uses_the_kernel_the_probe_allows(embedder: LocalOnnxEmbedder) -> None:
+    assert embedder.int8_queries
+    assert embedder.unsigned_query_weights == int8_products_saturate()
+
+
+def test_saturation_probe_is_cached() -> None:
+    assert int8_products_saturate() is int8_products_saturate()
+    assert int8_products_saturate.cache_info().hits >= 1
 
 
 def _float_model(path: Path) -> None:

@@ -18,11 +18,12 @@ Two ONNX sessions are built from the one bundled model file:
   shared thread, ~4 ms on its own), and the two kinds of vector are never mixed up.
   The second session costs ~30 MB of resident memory and ~0.1 s of start-up.
 
-  Measured on a VNNI CPU. x86 CPUs without VNNI run ONNX Runtime's u8 x s8 kernels
-  with 16-bit intermediate sums that can saturate, so the vectors may drift further
-  there: at start-up both sessions embed a few probe sentences, and when the int8
-  vectors fall below ``MIN_PROBE_COSINE`` of the float ones, queries stay on the float
-  path (logged as a warning).
+  Which integer kernel computes them depends on the CPU (see :mod:`._int8_graph`): on
+  x86 without VNNI the rewrite keeps its weights unsigned so that no sum saturates,
+  and every CPU computes the same query vectors (query time on each kind of CPU is in
+  docs/benchmarks.md). As a last guard, at start-up both sessions embed a few probe
+  sentences, and when the int8 vectors fall below ``MIN_PROBE_COSINE`` of the float
+  ones, queries stay on the float path (logged as a warning).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import numpy.typing as npt
 
 from ._batcher import BatcherStats, MicroBatcher
 from ._cache import VectorCache
-from ._int8_graph import int8_matmul_model
+from ._int8_graph import int8_matmul_model, int8_products_saturate
 from ._onnx_model import (
     MAX_SEQ_LENGTH,
     OnnxSentenceModel,
@@ -148,6 +149,8 @@ class LocalOnnxEmbedder:
             )
         #: Whether :meth:`embed_query` runs the int8-compute model (else it is embed_one).
         self.int8_queries = query_model is not None
+        #: Whether that model keeps its weights as uint8 (this CPU's int8 kernel saturates).
+        self.unsigned_query_weights = self.int8_queries and int8_products_saturate()
         self.query_intra_op_threads = query_model.intra_op_threads if query_model else 0
         self._query_cache = VectorCache(cache_size if query_model else 0)
         # One query per run: activations are quantized per run, so a batch would make a
@@ -175,9 +178,10 @@ class LocalOnnxEmbedder:
         bundled: bool,
     ) -> OnnxSentenceModel | None:
         """The int8-compute model for queries, or ``None`` (logged) if it cannot be had."""
+        unsigned = int8_products_saturate()
         try:
             model = OnnxSentenceModel(
-                int8_matmul_model(model_path),
+                int8_matmul_model(model_path, unsigned_weights=unsigned),
                 tokenizer_path,
                 max_seq_length=max_seq_length,
                 intra_op_threads=intra_op_threads,
@@ -204,6 +208,12 @@ class LocalOnnxEmbedder:
                 exc,
             )
             return None
+        log.info(
+            "search queries compute in int8 (%s)",
+            "uint8 weights: this CPU's uint8 x int8 kernel saturates, as x86 without VNNI does"
+            if unsigned
+            else "int8 weights",
+        )
         return model
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
