@@ -205,6 +205,9 @@ async def test_add_memories_without_llm_stores_user_messages_and_skips_duplicate
     assert first.events[0].memory.actor_id == "sam"
     assert first.events[0].memory.role == "user"
     assert first.events[0].memory.run_id == "chat-1"
+    # The caller asked for inference and got none: the response says so, and how to fix it.
+    (warning,) = first.warnings
+    assert "no LLM is configured" in warning and "MEM0STACK_LLM_MODEL" in warning
 
     again = await stub.AddMemories(
         svc.AddMemoriesRequest(
@@ -225,6 +228,11 @@ async def test_add_memories_without_llm_stores_user_messages_and_skips_duplicate
     assert len(listed.memories) == 3
 
 
+def test_start_up_log_says_no_llm_is_configured(server) -> None:  # type: ignore[no-untyped-def]
+    log = server.log_path.read_text()
+    assert "no LLM configured" in log and "MEM0STACK_LLM_MODEL" in log
+
+
 async def test_add_memories_with_infer_false_stores_every_message(stub, user_id: str) -> None:
     response = await stub.AddMemories(
         svc.AddMemoriesRequest(
@@ -237,6 +245,7 @@ async def test_add_memories_with_infer_false_stores_every_message(stub, user_id:
         )
     )
     assert [e.memory.role for e in response.events] == ["user", "assistant"]
+    assert not response.warnings  # verbatim was asked for: nothing to warn about
 
 
 # Listing

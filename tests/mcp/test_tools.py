@@ -73,6 +73,7 @@ async def test_every_tool(connect: Connect, user_id: str) -> None:
         assert [(r["event"], r["memory"]) for r in added["results"]] == [
             ("ADD", "I am allergic to peanuts")
         ]
+        assert any("no LLM is configured" in w for w in added["warnings"])
         peanuts = added["results"][0]["id"]
         again = await call(session, "add_memories", text="I am allergic to peanuts")
         assert [(r["event"], r["id"]) for r in again["results"]] == [("NOOP", peanuts)]

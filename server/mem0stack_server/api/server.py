@@ -146,6 +146,15 @@ class RunningServer:
 async def start(settings: Settings, dsn: str) -> RunningServer:
     """Start serving on ``settings.listen``; the database must be reachable at ``dsn``."""
     llm = llm_from_settings(settings)  # first: a configuration error stops start-up at once
+    if llm is None:
+        log.warning(
+            "no LLM configured: AddMemories stores user messages verbatim, without fact "
+            "extraction or reconciliation, and says so in its warnings; set "
+            "MEM0STACK_LLM_MODEL (and OPENAI_BASE_URL / OPENAI_API_KEY) to extract facts "
+            "(docs/llm.md)"
+        )
+    else:
+        log.info("LLM configured: model %s", settings.llm_model)
     embedder = build_embedder(settings)
     pool = await open_database(settings, dsn, embedder)
     key_store = KeyStore(pool)

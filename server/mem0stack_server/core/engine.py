@@ -91,6 +91,16 @@ class AddInput:
     memory_type: str
 
 
+#: Told in every AddMemories response that asked for inference on a server without an LLM
+#: (and logged at start-up): callers used to mem0 expect facts to be extracted.
+NO_LLM_WARNING = (
+    "no LLM is configured, so the user messages were stored verbatim (deduplicated), "
+    "without fact extraction or reconciliation; to extract facts, start the server with "
+    "MEM0STACK_LLM_MODEL set (and OPENAI_BASE_URL / OPENAI_API_KEY for the endpoint), "
+    "see docs/llm.md; send infer=false to store messages verbatim without this warning"
+)
+
+
 class MemoryEngine:
     """Business logic of MemoryService."""
 
@@ -392,7 +402,11 @@ class MemoryEngine:
         for event in events:
             if event.type == memory_pb2.MemoryEvent.ADD:
                 event.memory.CopyFrom(memory_from_row(next(added).row(now)))
-        response = svc.AddMemoriesResponse(events=events, usage=memory_pb2.TokenUsage())
+        response = svc.AddMemoriesResponse(
+            events=events,
+            usage=memory_pb2.TokenUsage(),
+            warnings=[NO_LLM_WARNING] if infer else [],
+        )
         if to_insert or finish is not None:
             async with self.store.transaction() as conn:
                 if to_insert:

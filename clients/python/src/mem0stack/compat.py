@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from datetime import UTC
 from types import TracebackType
@@ -233,7 +234,18 @@ def _add_result(response: svc.AddMemoriesResponse) -> dict[str, Any]:
         if event.type == memory_pb2.MemoryEvent.SUPERSEDE:
             entry["superseded"] = event.superseded_memory
         results.append(entry)
-    return {"results": results}
+    if not response.warnings:
+        return {"results": results}
+    # Said twice: in the result for code that reads it, and as a Python warning for code
+    # written against mem0, which reads only "results" and would otherwise never learn
+    # that, for example, no fact was extracted because the server has no LLM.
+    for message in response.warnings:
+        warnings.warn(message, Mem0StackWarning, stacklevel=3)
+    return {"results": results, "warnings": list(response.warnings)}
+
+
+class Mem0StackWarning(UserWarning):
+    """Something the server said about a call that did not fail it (see ``add``)."""
 
 
 def _history_item(revision: memory_pb2.MemoryRevision) -> dict[str, Any]:
