@@ -3,7 +3,9 @@
 #
 #   gateway/run_envoy.sh                  Envoy alone, in the foreground
 #   gateway/run_envoy.sh -- CMD [ARG...]  Envoy in the background and CMD (the server) in the
-#                                         foreground; Envoy stops when CMD ends (`make run`)
+#                                         foreground; Envoy stops when CMD ends (`make run`).
+#                                         "mem0-stack is ready" is printed once REST through
+#                                         Envoy answers (gateway/wait_ready.py)
 #
 # Ports: REST/JSON and gRPC on localhost:8080 (MEM0STACK_GATEWAY_LISTEN), Envoy's admin page on
 # localhost:9901 (MEM0STACK_GATEWAY_ADMIN); the upstream is the server's MEM0STACK_LISTEN
@@ -25,7 +27,9 @@ fi
 shift
 "${envoy[@]}" &
 envoy_pid=$!
-trap 'kill "$envoy_pid" 2>/dev/null || true; wait "$envoy_pid" 2>/dev/null || true' EXIT
+"$venv/bin/python" gateway/wait_ready.py &
+waiter_pid=$!
+trap 'kill "$waiter_pid" "$envoy_pid" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 status=0
 "$@" || status=$?
 exit "$status"

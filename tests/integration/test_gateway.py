@@ -655,3 +655,84 @@ def test_operations_doc_commands_run(secured, grpcurl: Path, tmp_path: Path) -> 
     contents = {m["content"] for m in listed["memories"]}
     assert {"Has a cat named Miso", "Allergic to peanuts"} <= contents
     assert "Lives in Lisbon" not in contents  # deleted by filter
+
+
+# --- README.md ------------------------------------------------------------------------------
+
+README = REPO / "README.md"
+
+
+def test_readme_commands_run(gateway: EnvoyProcess, server: ServerProcess, grpcurl: Path) -> None:
+    # The README's examples, as a new user runs them from the checkout: a development-mode
+    # server (no key) and Envoy in front of it.
+    script = "\n".join(runnable_blocks(README.read_text()))
+    assert "make gateway-tools" in script and "UpdateMemory" in script
+    script = script.replace("localhost:50051", server.target).replace(
+        "localhost:8080", gateway.target
+    )
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, (
+        f"README.md failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
+    out = result.stdout
+    assert '{"code":' not in out  # curl exits 0 on an HTTP error: look for a Status body
+    assert '"status": "SERVING"' in out
+    assert '"content": "Prefers aisle seats"' in out  # the update took
+    assert "no LLM is configured" in out  # AddMemories says what it did
+    assert '"deletedCount"' in out
+
+
+# --- make run --------------------------------------------------------------------------------
+
+
+def test_make_run_says_ready_only_when_rest_answers(make_database) -> None:  # type: ignore[no-untyped-def]
+    # What `make run` runs, on free ports: Envoy, the readiness waiter and the server.
+    ports = {name: free_port() for name in ("grpc", "rest", "admin")}
+    env = {
+        **os.environ,
+        "VENV": str(Path(sys.executable).parent.parent),
+        "MEM0STACK_DATABASE_URL": make_database("make_run"),
+        "MEM0STACK_LISTEN": f"127.0.0.1:{ports['grpc']}",
+        "MEM0STACK_GATEWAY_LISTEN": f"127.0.0.1:{ports['rest']}",
+        "MEM0STACK_GATEWAY_ADMIN": f"127.0.0.1:{ports['admin']}",
+        "MEM0STACK_METRICS_LISTEN": "",
+    }
+    run = subprocess.Popen(
+        ["gateway/run_envoy.sh", "--", sys.executable, "-m", "mem0stack_server.cli.main", "serve"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    seen: list[str] = []
+    try:
+        assert run.stderr is not None
+        for line in run.stderr:
+            seen.append(line)
+            if "mem0-stack is ready" in line:
+                break
+        else:
+            pytest.fail("no ready line:\n" + "".join(seen[-40:]))
+        # The very first REST call after "ready" is served, not a 503 from Envoy.
+        connection = http.client.HTTPConnection("127.0.0.1", ports["rest"], timeout=5)
+        connection.request("GET", "/v1/users/alice/memories?page_size=1")
+        assert connection.getresponse().status == 200
+        banner = "".join(run.stderr.readline() for _ in range(4))
+        assert f"127.0.0.1:{ports['rest']}" in banner and "MEM0STACK_GATEWAY_LISTEN" in banner
+        assert f"127.0.0.1:{ports['grpc']}" in banner and "MEM0STACK_LISTEN" in banner
+    finally:
+        os.killpg(run.pid, signal.SIGTERM)
+        run.wait(timeout=30)
