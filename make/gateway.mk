@@ -26,8 +26,8 @@ check-generated-gateway: setup gateway-tools ## Fail when the descriptor or Open
 	VENV=$(VENV) gateway/generate.sh --check
 
 lint-gateway: setup ## ruff on the Envoy gateway's scripts
-	$(BIN)/ruff check gateway/render_envoy.py
-	$(BIN)/ruff format --check gateway/render_envoy.py
+	$(BIN)/ruff check gateway/render_envoy.py gateway/wait_ready.py
+	$(BIN)/ruff format --check gateway/render_envoy.py gateway/wait_ready.py
 
 run-gateway: setup ## Run Envoy alone (REST and gRPC on localhost:8080) in front of `make run`'s server
 	VENV=$(VENV) gateway/run_envoy.sh
