@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mem0stack_server.errors import ApiError
+from mem0stack_server.domain.errors import DomainError
 from mem0stack_server.graph import filter as graph_filter
 from mem0stack_server.graph import resolve
 from mem0stack_server.graph.extraction import parse_contradicted, parse_extraction
@@ -122,6 +122,6 @@ def test_filters_compile_to_parameterised_cypher() -> None:
 )
 def test_bad_filters_are_errors(text: str, reason: str) -> None:
     fields = {**graph_filter.RELATION_FIELDS, "is_user": graph_filter.ENTITY_FIELDS["is_user"]}
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(DomainError) as raised:
         graph_filter.compile_filter(text, fields, "u1")
     assert raised.value.reason == reason

@@ -17,14 +17,12 @@ from typing import Any
 
 import asyncpg
 import grpc
-from google.protobuf import any_pb2, duration_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from mem0stack_server.auth.authenticator import Authenticator
 from mem0stack_server.auth.principal import Principal
 from mem0stack_server.context import deadline_var, request_id_var
-from mem0stack_server.errors import DOMAIN, ApiError
+from mem0stack_server.domain.errors import Code, DomainError, Reason, status_proto
 from mem0stack_server.obs import metrics
 
 log = logging.getLogger("mem0stack.rpc")
@@ -201,14 +199,14 @@ _SERVER_FAULTS = {
 }
 
 
-def _to_api_error(exc: BaseException) -> ApiError:
+def _to_api_error(exc: BaseException) -> DomainError:
     """Translate infrastructure failures; anything unexpected becomes INTERNAL."""
-    if isinstance(exc, ApiError):
+    if isinstance(exc, DomainError):
         return exc
     if isinstance(exc, (asyncio.TimeoutError, asyncpg.QueryCanceledError)):
-        return ApiError(
-            grpc.StatusCode.DEADLINE_EXCEEDED,
-            "DEADLINE_EXCEEDED",
+        return DomainError(
+            Code.DEADLINE_EXCEEDED,
+            Reason.DEADLINE_EXCEEDED,
             "the deadline passed before the call finished; nothing was written",
         )
     if isinstance(
@@ -221,51 +219,23 @@ def _to_api_error(exc: BaseException) -> ApiError:
             asyncpg.InterfaceError,
         ),
     ):
-        return ApiError(
-            grpc.StatusCode.UNAVAILABLE,
-            "DATABASE_UNAVAILABLE",
+        return DomainError(
+            Code.UNAVAILABLE,
+            Reason.DATABASE_UNAVAILABLE,
             "the database is unavailable; retry shortly",
             retry_after_s=1.0,
         )
     log.exception("unhandled error", exc_info=exc)
-    return ApiError(
-        grpc.StatusCode.INTERNAL,
-        "INTERNAL",
+    return DomainError(
+        Code.INTERNAL,
+        Reason.INTERNAL,
         f"internal error; quote request id {request_id_var.get()} when reporting it",
     )
 
 
-def status_of(error: ApiError) -> grpc.Status:
-    """The google.rpc.Status (with ErrorInfo, BadRequest, RetryInfo) for an ApiError."""
-    details = [
-        error_details_pb2.ErrorInfo(
-            reason=error.reason, domain=DOMAIN, metadata=dict(error.metadata)
-        )
-    ]
-    if error.violations:
-        details.append(
-            error_details_pb2.BadRequest(
-                field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(
-                        field=v.field, description=v.description
-                    )
-                    for v in error.violations
-                ]
-            )
-        )
-    if error.retry_after_s is not None:
-        delay = duration_pb2.Duration()
-        delay.FromMilliseconds(int(error.retry_after_s * 1000))
-        details.append(error_details_pb2.RetryInfo(retry_delay=delay))
-    packed = []
-    for detail in details:
-        holder = any_pb2.Any()
-        holder.Pack(detail)
-        packed.append(holder)
-    status = status_pb2.Status(
-        code=getattr(code_pb2, error.code.name), message=error.message, details=packed
-    )
-    return rpc_status.to_status(status)
+def status_of(error: DomainError) -> grpc.Status:
+    """The gRPC status of ``error``: its code, message and ``google.rpc.Status`` details."""
+    return rpc_status.to_status(status_proto(error))
 
 
 class ErrorInterceptor(_WrappingInterceptor):

@@ -19,7 +19,7 @@ from mem0stack_server.context import request_id_var
 from mem0stack_server.core import feed, operations, transfer
 from mem0stack_server.core.engine import Caller, MemoryEngine
 from mem0stack_server.core.names import MemoryName, parse_memory_name, parse_parent
-from mem0stack_server.errors import not_found
+from mem0stack_server.domain.errors import not_found
 
 
 def _user(parent: str, field: str = "parent") -> str:

@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 import time
 
-import grpc
-
 from mem0stack_server.auth import keys
 from mem0stack_server.auth.principal import DEV_PRINCIPAL, Principal
 from mem0stack_server.config import Settings
-from mem0stack_server.errors import ApiError
+from mem0stack_server.domain.errors import Code, DomainError, Reason
 from mem0stack_server.store.keys import KeyStore
 
 log = logging.getLogger(__name__)
@@ -63,12 +61,12 @@ class Authenticator:
             return DEV_PRINCIPAL
         if not authorization:
             raise _unauthenticated(
-                "API_KEY_MISSING", "send an API key as 'authorization: Bearer <key>'"
+                Reason.API_KEY_MISSING, "send an API key as 'authorization: Bearer <key>'"
             )
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise _unauthenticated(
-                "API_KEY_INVALID", "the authorization header must be 'Bearer <key>'"
+                Reason.API_KEY_INVALID, "the authorization header must be 'Bearer <key>'"
             )
         token = token.strip()
         now = time.monotonic()
@@ -83,7 +81,7 @@ class Authenticator:
             or not keys.secret_matches(parsed.secret, row["secret_hash"])
         ):
             raise _unauthenticated(
-                "API_KEY_INVALID", "the API key is unknown, malformed or revoked"
+                Reason.API_KEY_INVALID, "the API key is unknown, malformed or revoked"
             )
         principal = Principal(key_id=row["id"], role=row["role"], users=frozenset(row["users"]))
         if len(self._verified) > 10_000:
@@ -92,5 +90,5 @@ class Authenticator:
         return principal
 
 
-def _unauthenticated(reason: str, message: str) -> ApiError:
-    return ApiError(grpc.StatusCode.UNAUTHENTICATED, reason, message)
+def _unauthenticated(reason: Reason, message: str) -> DomainError:
+    return DomainError(Code.UNAUTHENTICATED, reason, message)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mem0stack_server.errors import permission_denied
+from mem0stack_server.domain.errors import permission_denied
 
 
 @dataclass(frozen=True)

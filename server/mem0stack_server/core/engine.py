@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import asyncpg
-import grpc
 import numpy as np
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message as ProtoMessage
@@ -38,8 +37,15 @@ from mem0stack_server.core.ids import new_memory_id
 from mem0stack_server.core.names import MemoryName, parse_memory_name
 from mem0stack_server.core.pagination import decode_token, encode_token, fingerprint
 from mem0stack_server.core.validation import Validator
+from mem0stack_server.domain.errors import (
+    Code,
+    DomainError,
+    Reason,
+    invalid,
+    not_found,
+    unavailable,
+)
 from mem0stack_server.embed import Embedder, EmbedderError
-from mem0stack_server.errors import ApiError, invalid, not_found, unavailable
 from mem0stack_server.obs import metrics
 from mem0stack_server.store.memories import MEMORY_COLUMNS, MemoryStore, NewMemory, Revision
 
@@ -150,7 +156,9 @@ class MemoryEngine:
         for i, item in enumerate(req.requests):
             if item.parent and item.parent != req.parent:
                 raise invalid(
-                    "INVALID_ARGUMENT", f"requests[{i}].parent", "must be empty or equal to parent"
+                    Reason.INVALID_ARGUMENT,
+                    f"requests[{i}].parent",
+                    "must be empty or equal to parent",
                 )
             news.append(self._new_memory(user_id, item, f"requests[{i}].memory"))
 
@@ -260,7 +268,7 @@ class MemoryEngine:
     def _replay(stored: asyncpg.Record, request_hash: bytes, response_type: type[R]) -> R:
         if bytes(stored["request_hash"]) != request_hash:
             raise invalid(
-                "REQUEST_ID_REUSED",
+                Reason.REQUEST_ID_REUSED,
                 "request_id",
                 "was already used for a different request; use a new request_id",
             )
@@ -279,7 +287,9 @@ class MemoryEngine:
         self._check_add(req)
         if req.async_mode:
             if self.operations is None:
-                raise invalid("INVALID_ARGUMENT", "async_mode", "is not available on this server")
+                raise invalid(
+                    Reason.INVALID_ARGUMENT, "async_mode", "is not available on this server"
+                )
             operations = self.operations
 
             async def submit() -> svc.AddMemoriesResponse:
@@ -325,7 +335,9 @@ class MemoryEngine:
             self.check.content(msg.content, f"messages[{i}].content")
             if msg.role not in ("user", "assistant", "system"):
                 raise invalid(
-                    "INVALID_ARGUMENT", f"messages[{i}].role", "must be user, assistant or system"
+                    Reason.INVALID_ARGUMENT,
+                    f"messages[{i}].role",
+                    "must be user, assistant or system",
                 )
         checked = AddInput(
             agent_id=self.check.scope_id(req.agent_id, "agent_id"),
@@ -338,13 +350,13 @@ class MemoryEngine:
         if self.pipeline is not None and checked.infer:
             if checked.memory_type == "PROCEDURAL" and not checked.agent_id:
                 raise invalid(
-                    "INVALID_ARGUMENT",
+                    Reason.INVALID_ARGUMENT,
                     "agent_id",
                     "is required with memory_type PROCEDURAL: the summary is the agent's",
                 )
             if len(req.instructions) > self.settings.max_content_chars:
                 raise invalid(
-                    "INVALID_ARGUMENT",
+                    Reason.INVALID_ARGUMENT,
                     "instructions",
                     f"is longer than {self.settings.max_content_chars} characters",
                 )
@@ -418,9 +430,9 @@ class MemoryEngine:
     async def get_operation(self, user_id: str, operation_id: uuid.UUID) -> operation_pb2.Operation:
         """GetOperation: a background AddMemories of this user."""
         if self.operations is None:
-            raise ApiError(
-                grpc.StatusCode.NOT_FOUND,
-                "OPERATION_NOT_FOUND",
+            raise DomainError(
+                Code.NOT_FOUND,
+                Reason.OPERATION_NOT_FOUND,
                 f"operation {operation_id} not found",
             )
         return await self.operations.get(user_id, operation_id)
@@ -456,11 +468,14 @@ class MemoryEngine:
             compiled = aip160.compile_filter(filter_text, first_param=first_param)
         except aip160.UnknownFilterFieldError as exc:
             raise invalid(
-                "UNKNOWN_FILTER_FIELD", "filter", str(exc), field=getattr(exc, "field", "")
+                Reason.UNKNOWN_FILTER_FIELD, "filter", str(exc), field=getattr(exc, "field", "")
             ) from exc
         except aip160.FilterError as exc:
             raise invalid(
-                "INVALID_FILTER", "filter", str(exc), position=str(getattr(exc, "position", ""))
+                Reason.INVALID_FILTER,
+                "filter",
+                str(exc),
+                position=str(getattr(exc, "position", "")),
             ) from exc
         parts = [f"({compiled.sql})"]
         if "state" not in compiled.fields:
@@ -474,7 +489,7 @@ class MemoryEngine:
         order = " ".join(req.order_by.lower().split()) or "create_time desc"
         if order not in _ORDERS:
             raise invalid(
-                "INVALID_ORDER_BY",
+                Reason.INVALID_ORDER_BY,
                 "order_by",
                 f"{req.order_by!r} is not supported; use create_time or update_time, "
                 "optionally followed by desc",
@@ -490,7 +505,7 @@ class MemoryEngine:
                 key_time = datetime.fromisoformat(after[0])
                 key_id = uuid.UUID(after[1])
             except (TypeError, ValueError):
-                raise invalid("INVALID_PAGE_TOKEN", "page_token", "is malformed") from None
+                raise invalid(Reason.INVALID_PAGE_TOKEN, "page_token", "is malformed") from None
             params += [key_time, key_id]
             op = "<" if descending else ">"
             conditions.append(f"({column}, id) {op} (${len(params) - 1}, ${len(params)})")
@@ -521,7 +536,7 @@ class MemoryEngine:
                 req.query_embedding, self.embedder.dimension, "query_embedding"
             )
         elif not query.strip():
-            raise invalid("INVALID_ARGUMENT", "query", "must not be empty")
+            raise invalid(Reason.INVALID_ARGUMENT, "query", "must not be empty")
         min_score = self._ranged(req, "min_score", search_sql.NO_MIN_SCORE, -1, 1)
         mode = req.mode or _MODES[self.settings.default_search_mode]
         mode_name = svc.SearchMemoriesRequest.Mode.Name(mode).lower()
@@ -616,7 +631,7 @@ class MemoryEngine:
             return default
         value = float(getattr(req, field))
         if not low <= value <= high:
-            raise invalid("INVALID_ARGUMENT", field, f"must be between {low:g} and {high:g}")
+            raise invalid(Reason.INVALID_ARGUMENT, field, f"must be between {low:g} and {high:g}")
         return value
 
     async def _graph_step(
@@ -654,7 +669,7 @@ class MemoryEngine:
         after = decode_token(req.page_token, query_fp, 1)
         after_id = after[0] if after else 0
         if not isinstance(after_id, int):
-            raise invalid("INVALID_PAGE_TOKEN", "page_token", "is malformed")
+            raise invalid(Reason.INVALID_PAGE_TOKEN, "page_token", "is malformed")
         rows = await self.store.revisions(name.user_id, name.memory_id, after_id, page_size + 1)
         if not rows and after is None:
             raise not_found(str(name))
@@ -700,7 +715,7 @@ class MemoryEngine:
                 if field == "memory_type":
                     value = memory_pb2.Memory.Type.Name(value) if value else ""
                 if value and value != current:
-                    raise invalid("INVALID_ARGUMENT", f"memory.{field}", "cannot be changed")
+                    raise invalid(Reason.INVALID_ARGUMENT, f"memory.{field}", "cannot be changed")
             if not changes:
                 return memory_from_row(row)
             updated = await self.store.update(
@@ -733,7 +748,7 @@ class MemoryEngine:
             unknown = paths - set(_UPDATABLE)
             if unknown:
                 raise invalid(
-                    "INVALID_FIELD_MASK",
+                    Reason.INVALID_FIELD_MASK,
                     "update_mask",
                     f"cannot update {', '.join(sorted(unknown))}; updatable fields are "
                     f"{', '.join(_UPDATABLE)}",
@@ -776,7 +791,7 @@ class MemoryEngine:
         self.check.request_id(req.request_id)
         request_id = caller.request_id
         if req.names and req.filter:
-            raise invalid("INVALID_ARGUMENT", "filter", "cannot be combined with names")
+            raise invalid(Reason.INVALID_ARGUMENT, "filter", "cannot be combined with names")
         if req.names:
             self.check.item_count(len(req.names), "names", self.settings.max_batch_items)
             ids = []
@@ -802,16 +817,16 @@ class MemoryEngine:
             return svc.BatchDeleteMemoriesResponse(deleted_count=deleted)
         if not req.filter.strip() and not req.confirm:
             raise invalid(
-                "CONFIRMATION_REQUIRED",
+                Reason.CONFIRMATION_REQUIRED,
                 "confirm",
                 "must be true to delete every memory of the user (no names and no filter)",
             )
         try:
             compiled = aip160.compile_filter(req.filter, first_param=2)
         except aip160.UnknownFilterFieldError as exc:
-            raise invalid("UNKNOWN_FILTER_FIELD", "filter", str(exc)) from exc
+            raise invalid(Reason.UNKNOWN_FILTER_FIELD, "filter", str(exc)) from exc
         except aip160.FilterError as exc:
-            raise invalid("INVALID_FILTER", "filter", str(exc)) from exc
+            raise invalid(Reason.INVALID_FILTER, "filter", str(exc)) from exc
         async with self.store.transaction() as conn:
             deleted = await self.store.delete_where(
                 conn,
@@ -829,15 +844,15 @@ def _embedder_unavailable() -> Iterator[None]:
     try:
         yield
     except EmbedderError as exc:
-        raise unavailable("EMBEDDER_UNAVAILABLE", f"embedding failed: {exc}") from exc
+        raise unavailable(Reason.EMBEDDER_UNAVAILABLE, f"embedding failed: {exc}") from exc
 
 
-def _etag_mismatch(name: str) -> ApiError:
-    return ApiError(
-        grpc.StatusCode.ABORTED,
-        "ETAG_MISMATCH",
+def _etag_mismatch(name: str) -> DomainError:
+    return DomainError(
+        Code.ABORTED,
+        Reason.ETAG_MISMATCH,
         f"memory {name!r} changed since it was read; get it again and retry",
-        {"name": name},
+        name=name,
     )
 
 

@@ -21,14 +21,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import grpc
 
 from mem0stack.v1 import streams_pb2
 from mem0stack_server.core import filter as aip160
 from mem0stack_server.core.convert import memory_from_row, timestamp
 from mem0stack_server.core.pagination import fingerprint
 from mem0stack_server.core.tokens import decode_cursor, encode_cursor
-from mem0stack_server.errors import ApiError, invalid
+from mem0stack_server.domain.errors import Code, DomainError, Reason, invalid
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +122,9 @@ async def watch(
     try:
         compiled = aip160.compile_filter(req.filter, first_param=3, column_prefix="m.")
     except aip160.UnknownFilterFieldError as exc:
-        raise invalid("UNKNOWN_FILTER_FIELD", "filter", str(exc), field=exc.field) from exc
+        raise invalid(Reason.UNKNOWN_FILTER_FIELD, "filter", str(exc), field=exc.field) from exc
     except aip160.FilterError as exc:
-        raise invalid("INVALID_FILTER", "filter", str(exc)) from exc
+        raise invalid(Reason.INVALID_FILTER, "filter", str(exc)) from exc
     scope = watch_cursor_scope(user_id)
 
     with listener.subscribe(user_id) as wake:
@@ -166,13 +165,13 @@ class _Overflowed(Exception):
     """The watcher's queue filled: it reads slower than the feed grows."""
 
 
-def _overflow(cursor: str) -> ApiError:
-    return ApiError(
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        "WATCH_OVERFLOW",
+def _overflow(cursor: str) -> DomainError:
+    return DomainError(
+        Code.RESOURCE_EXHAUSTED,
+        Reason.WATCH_OVERFLOW,
         "the watcher fell too far behind the change feed; resume from the cursor in the "
         "error's metadata",
-        {"cursor": cursor},
+        cursor=cursor,
     )
 
 
@@ -189,12 +188,12 @@ async def _start_position(pool: asyncpg.Pool, user_id: str, scope: str, cursor: 
             "SELECT value::bigint FROM store_meta WHERE key = 'events_pruned_through'"
         )
         if oldest is not None and position < oldest:
-            raise ApiError(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                "CURSOR_EXPIRED",
+            raise DomainError(
+                Code.FAILED_PRECONDITION,
+                Reason.CURSOR_EXPIRED,
                 "the cursor is older than the change feed keeps; start a new watch "
                 "(and re-read with ExportMemories if you need the full state)",
-                {"oldest_cursor": encode_cursor(scope, int(oldest))},
+                oldest_cursor=encode_cursor(scope, int(oldest)),
             )
         return int(position)
     # Events of one user commit in seq order, so the newest committed one is a safe start.

@@ -6,7 +6,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from mem0stack_server.errors import invalid
+from mem0stack_server.domain.errors import Reason, invalid
 
 # User ids are chosen by applications (often emails or UUIDs); anything but a slash or
 # whitespace, so names stay unambiguous in URLs and gRPC paths alike.
@@ -56,5 +56,5 @@ def parse_memory_name(value: str, field: str = "name") -> MemoryName:
 def _bad(field: str, value: str, pattern: str) -> Exception:
     shown = value if len(value) <= 200 else value[:200] + "..."
     return invalid(
-        "INVALID_NAME", field, f"{shown!r} is not a valid name; expected {pattern}", name=shown
+        Reason.INVALID_NAME, field, f"{shown!r} is not a valid name; expected {pattern}", name=shown
     )

@@ -27,20 +27,17 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import asyncpg
-import grpc
 from google.protobuf import any_pb2
-from google.rpc import status_pb2
 
 from mem0stack.v1 import memory_service_pb2 as svc
 from mem0stack.v1 import operation_pb2
-from mem0stack_server.api.interceptors import status_of
 from mem0stack_server.config import Settings
 from mem0stack_server.context import deadline_var, request_id_var
 from mem0stack_server.core.convert import timestamp
 from mem0stack_server.core.engine import Caller
 from mem0stack_server.core.ids import new_memory_id
 from mem0stack_server.core.names import parse_parent
-from mem0stack_server.errors import ApiError, invalid
+from mem0stack_server.domain.errors import Code, DomainError, Reason, invalid, status_proto
 from mem0stack_server.obs import metrics
 from mem0stack_server.store.operations import LeaseLostError, OperationStore
 
@@ -65,7 +62,7 @@ def parse_operation_name(value: str, field: str = "name") -> tuple[str, uuid.UUI
     """The user and operation id of ``users/{user}/operations/{operation}``."""
     parts = value.split("/")
     problem = invalid(
-        "INVALID_NAME",
+        Reason.INVALID_NAME,
         field,
         f"{value[:200]!r} is not a valid name; expected users/{{user}}/operations/{{operation}}",
         name=value[:200],
@@ -75,16 +72,16 @@ def parse_operation_name(value: str, field: str = "name") -> tuple[str, uuid.UUI
     try:
         user_id = parse_parent("/".join(parts[:2]), field)
         return user_id, uuid.UUID(parts[3])
-    except (ApiError, ValueError):
+    except (DomainError, ValueError):
         raise problem from None
 
 
-def operation_not_found(name: str) -> ApiError:
-    return ApiError(
-        grpc.StatusCode.NOT_FOUND,
-        "OPERATION_NOT_FOUND",
+def operation_not_found(name: str) -> DomainError:
+    return DomainError(
+        Code.NOT_FOUND,
+        Reason.OPERATION_NOT_FOUND,
         f"operation {name!r} not found",
-        {"name": name},
+        name=name,
     )
 
 
@@ -142,12 +139,12 @@ class Operations:
         limit = self.settings.operation_queue_size
         if self._stopping or self._queue.qsize() + self._reserved >= limit:
             metrics.OPERATIONS_REJECTED.inc()
-            raise ApiError(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                "OPERATION_QUEUE_FULL",
+            raise DomainError(
+                Code.RESOURCE_EXHAUSTED,
+                Reason.OPERATION_QUEUE_FULL,
                 f"{limit} background operations are waiting already; retry later or call "
                 "without async_mode",
-                {"limit": str(limit)},
+                limit=str(limit),
                 retry_after_s=max(1.0, min(30.0, self.settings.llm_timeout_s / 4)),
             )
         op_id = new_memory_id()
@@ -206,9 +203,9 @@ class Operations:
         if row["attempts"] > self.settings.operation_max_attempts:
             await self._fail(
                 op_id,
-                ApiError(
-                    grpc.StatusCode.INTERNAL,
-                    "INTERNAL",
+                DomainError(
+                    Code.INTERNAL,
+                    Reason.INTERNAL,
                     f"the operation was started {row['attempts'] - 1} times without finishing "
                     "(its server stopped each time); it was abandoned",
                 ),
@@ -232,14 +229,14 @@ class Operations:
             metrics.OPERATIONS_FINISHED.labels("SUCCEEDED").inc()
         except LeaseLostError:
             log.warning("lost the lease of a background operation; another worker has it")
-        except ApiError as exc:
+        except DomainError as exc:
             await self._fail(op_id, exc)
         except TimeoutError:
             await self._fail(
                 op_id,
-                ApiError(
-                    grpc.StatusCode.DEADLINE_EXCEEDED,
-                    "DEADLINE_EXCEEDED",
+                DomainError(
+                    Code.DEADLINE_EXCEEDED,
+                    Reason.DEADLINE_EXCEEDED,
                     f"the operation did not finish within {timeout:g}s; nothing was written",
                 ),
             )
@@ -250,9 +247,9 @@ class Operations:
             log.exception("background operation failed")
             await self._fail(
                 op_id,
-                ApiError(
-                    grpc.StatusCode.INTERNAL,
-                    "INTERNAL",
+                DomainError(
+                    Code.INTERNAL,
+                    Reason.INTERNAL,
                     f"internal error; quote operation {op_id} when reporting it",
                 ),
             )
@@ -263,8 +260,8 @@ class Operations:
             if not self._running:
                 self._idle.set()
 
-    async def _fail(self, op_id: uuid.UUID, error: ApiError) -> None:
-        status = _status_proto(error)
+    async def _fail(self, op_id: uuid.UUID, error: DomainError) -> None:
+        status = status_proto(error)
         await self.store.fail(op_id, self.owner, status.SerializeToString())
         metrics.OPERATIONS_FINISHED.labels("FAILED").inc()
         log.info(
@@ -306,12 +303,3 @@ class Operations:
             # waited a whole lease: younger ones are most likely in a live server's queue.
             pending_age = self.lease
             await asyncio.sleep(interval)
-
-
-def _status_proto(error: ApiError) -> status_pb2.Status:
-    """The google.rpc.Status (with ErrorInfo and friends) the call would have failed with."""
-    status = status_of(error)
-    for key, value in status.trailing_metadata:
-        if key == "grpc-status-details-bin":
-            return status_pb2.Status.FromString(value)
-    return status_pb2.Status(code=error.code.value[0], message=error.message)

@@ -12,7 +12,7 @@ import hashlib
 import json
 from typing import Any
 
-from mem0stack_server.errors import invalid
+from mem0stack_server.domain.errors import Reason, invalid
 
 
 def fingerprint(*parts: object) -> str:
@@ -35,14 +35,14 @@ def decode_token(token: str, query_fingerprint: str, key_len: int) -> list[Any] 
         key = payload["k"]
         fp = payload["q"]
     except (ValueError, KeyError, TypeError):
-        raise invalid("INVALID_PAGE_TOKEN", "page_token", "is malformed") from None
+        raise invalid(Reason.INVALID_PAGE_TOKEN, "page_token", "is malformed") from None
     if fp != query_fingerprint:
         raise invalid(
-            "INVALID_PAGE_TOKEN",
+            Reason.INVALID_PAGE_TOKEN,
             "page_token",
             "belongs to a different query; keep parent, filter and order_by unchanged "
             "between pages",
         )
     if not isinstance(key, list) or len(key) != key_len:
-        raise invalid("INVALID_PAGE_TOKEN", "page_token", "is malformed")
+        raise invalid(Reason.INVALID_PAGE_TOKEN, "page_token", "is malformed")
     return key

@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-import grpc
 import numpy as np
 
 from mem0stack.v1 import memory_pb2
@@ -45,7 +44,7 @@ from mem0stack_server.core.ids import new_memory_id
 from mem0stack_server.core.names import memory_name
 from mem0stack_server.core.reconcile import ADD, DELETE, NOOP, SUPERSEDE, UPDATE, Decision
 from mem0stack_server.core.validation import MAX_CATEGORIES
-from mem0stack_server.errors import ApiError, unavailable
+from mem0stack_server.domain.errors import Code, DomainError, Reason, unavailable
 from mem0stack_server.llm import LLMClient, LLMOutputError, LLMUnavailableError, Usage
 from mem0stack_server.store.memories import MemoryStore, NewMemory, Revision
 
@@ -108,20 +107,18 @@ class InferencePipeline:
             return await self._run(user_id, req, checked, caller, finish, usage)
         except LLMUnavailableError as exc:
             raise unavailable(
-                "LLM_UNAVAILABLE", f"{exc}; nothing was written", exc.retry_after_s
+                Reason.LLM_UNAVAILABLE, f"{exc}; nothing was written", exc.retry_after_s
             ) from exc
         except LLMOutputError as exc:
-            raise ApiError(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                "LLM_OUTPUT_INVALID",
+            raise DomainError(
+                Code.FAILED_PRECONDITION,
+                Reason.LLM_OUTPUT_INVALID,
                 f"{exc}; nothing was written (the server's debug log has the answer)",
-                {
-                    "model": exc.model,
-                    "purpose": exc.purpose,
-                    "prompt_tokens": str(usage.prompt_tokens),
-                    "completion_tokens": str(usage.completion_tokens),
-                    "llm_calls": str(usage.calls),
-                },
+                model=exc.model,
+                purpose=exc.purpose,
+                prompt_tokens=str(usage.prompt_tokens),
+                completion_tokens=str(usage.completion_tokens),
+                llm_calls=str(usage.calls),
             ) from exc
 
     async def _run(
@@ -180,9 +177,9 @@ class InferencePipeline:
             except _ConflictError:
                 log.info("memories changed while reconciling; deciding again")
                 if attempt + 1 == _ATTEMPTS:
-                    raise ApiError(
-                        grpc.StatusCode.ABORTED,
-                        "CONCURRENT_CHANGE",
+                    raise DomainError(
+                        Code.ABORTED,
+                        Reason.CONCURRENT_CHANGE,
                         "memories of this scope changed while this call was reconciling "
                         "with them; nothing was written, retry the call",
                     ) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from mem0stack_server.core.pagination import decode_token, encode_token
-from mem0stack_server.errors import ApiError, invalid
+from mem0stack_server.domain.errors import DomainError, Reason, invalid
 
 
 def encode_cursor(scope: str, *key: Any) -> str:
@@ -20,16 +20,16 @@ def decode_cursor(cursor: str, scope: str, field: str) -> Any:
     """The single value of a one-part cursor (e.g. a feed sequence number)."""
     (value,) = decode_cursor_parts(cursor, scope, field, 1)
     if not isinstance(value, int) or value < 0:
-        raise invalid("INVALID_CURSOR", field, "is malformed")
+        raise invalid(Reason.INVALID_CURSOR, field, "is malformed")
     return value
 
 
 def decode_cursor_parts(cursor: str, scope: str, field: str, parts: int) -> list[Any]:
     try:
         key = decode_token(cursor, scope, parts)
-    except ApiError as exc:
+    except DomainError as exc:
         raise invalid(
-            "INVALID_CURSOR",
+            Reason.INVALID_CURSOR,
             field,
             "is malformed or belongs to another stream (other user or filter)",
         ) from exc

@@ -21,8 +21,8 @@ from mem0stack_server.core.ids import new_memory_id
 from mem0stack_server.core.pagination import fingerprint
 from mem0stack_server.core.tokens import decode_cursor_parts, encode_cursor
 from mem0stack_server.core.validation import Validator
+from mem0stack_server.domain.errors import DomainError, Reason, invalid
 from mem0stack_server.embed import Embedder
-from mem0stack_server.errors import ApiError, invalid
 from mem0stack_server.store.memories import MEMORY_COLUMNS, MemoryStore, NewMemory
 
 MAX_REPORTED_FAILURES = 1_000
@@ -38,9 +38,9 @@ async def export(
     try:
         compiled = aip160.compile_filter(req.filter, first_param=2)
     except aip160.UnknownFilterFieldError as exc:
-        raise invalid("UNKNOWN_FILTER_FIELD", "filter", str(exc), field=exc.field) from exc
+        raise invalid(Reason.UNKNOWN_FILTER_FIELD, "filter", str(exc), field=exc.field) from exc
     except aip160.FilterError as exc:
-        raise invalid("INVALID_FILTER", "filter", str(exc)) from exc
+        raise invalid(Reason.INVALID_FILTER, "filter", str(exc)) from exc
     scope = fingerprint("export", user_id, req.filter)
     params: list[Any] = [user_id, *compiled.params]
     conditions = ["user_id = $1", compiled.sql]
@@ -49,7 +49,7 @@ async def export(
         try:
             params += [datetime.fromisoformat(after_time), uuid.UUID(after_id)]
         except (TypeError, ValueError):
-            raise invalid("INVALID_CURSOR", "cursor", "is malformed") from None
+            raise invalid(Reason.INVALID_CURSOR, "cursor", "is malformed") from None
         conditions.append(f"(create_time, id) > (${len(params) - 1}, ${len(params)})")
     embedding = ", embedding" if req.include_embeddings else ""
     sql = (
@@ -108,7 +108,9 @@ class Importer:
                 index += 1
                 if user_id is None:
                     if not req.parent:
-                        raise invalid("INVALID_NAME", "parent", "the first message must set parent")
+                        raise invalid(
+                            Reason.INVALID_NAME, "parent", "the first message must set parent"
+                        )
                     parent = req.parent
                     user_id = authorize(req.parent)
                 elif req.parent and req.parent != parent:
@@ -172,7 +174,7 @@ class Importer:
                 state=memory_pb2.Memory.State.Name(m.state or memory_pb2.Memory.ACTIVE),
                 source_id=source_id[:512],
             )
-        except ApiError as exc:
+        except DomainError as exc:
             self._fail(index, req.source_id, exc.message)
             return None
         if new.source_id in self._seen:

@@ -23,7 +23,7 @@ from typing import Any
 
 from mem0stack_server.core import filter as aip160
 from mem0stack_server.core.names import parse_memory_name
-from mem0stack_server.errors import ApiError, invalid
+from mem0stack_server.domain.errors import DomainError, Reason, invalid
 from mem0stack_server.graph import resolve
 from mem0stack_server.graph.extraction import normalize_relation
 from mem0stack_server.graph.names import parse_entity_name
@@ -76,10 +76,10 @@ def compile_filter(text: str, fields: dict[str, tuple[str, str]], user_id: str) 
             f"({compiler.compile(node)})", compiler.params, frozenset(compiler.seen)
         )
     except aip160.UnknownFilterFieldError as exc:
-        raise invalid("UNKNOWN_FILTER_FIELD", "filter", str(exc), field=exc.field) from exc
+        raise invalid(Reason.UNKNOWN_FILTER_FIELD, "filter", str(exc), field=exc.field) from exc
     except aip160.FilterError as exc:
         raise invalid(
-            "INVALID_FILTER", "filter", str(exc), position=str(exc.position or "")
+            Reason.INVALID_FILTER, "filter", str(exc), position=str(exc.position or "")
         ) from exc
 
 
@@ -166,7 +166,7 @@ class _Compiler:
     def _memory_id(self, node: aip160.Comparison) -> str:
         try:
             name = parse_memory_name(node.value.text, "filter")
-        except ApiError:
+        except DomainError:
             raise aip160.FilterError(
                 f'"{node.field}" takes a memory name users/{{user}}/memories/{{memory}}, at '
                 f"position {node.value.position}",
@@ -178,7 +178,7 @@ class _Compiler:
     def _entity_id(self, node: aip160.Comparison) -> str:
         try:
             user_id, entity_id = parse_entity_name(node.value.text, "filter")
-        except ApiError:
+        except DomainError:
             raise aip160.FilterError(
                 f'"{node.field}" takes an entity name users/{{user}}/entities/{{entity}}, at '
                 f"position {node.value.position}",

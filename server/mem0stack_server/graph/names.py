@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from mem0stack_server.core.names import parse_parent
-from mem0stack_server.errors import invalid
+from mem0stack_server.domain.errors import Reason, invalid
 
 
 def entity_name(user_id: str, entity_id: str) -> str:
@@ -43,5 +43,5 @@ def parse_status_name(value: str, field: str = "name") -> str:
 def _bad(field: str, value: str, pattern: str) -> Exception:
     shown = value if len(value) <= 200 else value[:200] + "..."
     return invalid(
-        "INVALID_NAME", field, f"{shown!r} is not a valid name; expected {pattern}", name=shown
+        Reason.INVALID_NAME, field, f"{shown!r} is not a valid name; expected {pattern}", name=shown
     )

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-import grpc
 import numpy as np
 from google.protobuf import empty_pb2, timestamp_pb2
 
@@ -24,7 +23,7 @@ from mem0stack_server.core.convert import memory_from_row
 from mem0stack_server.core.names import memory_name
 from mem0stack_server.core.pagination import decode_token, encode_token, fingerprint
 from mem0stack_server.core.validation import Validator
-from mem0stack_server.errors import ApiError, invalid, unavailable
+from mem0stack_server.domain.errors import Code, DomainError, Reason, invalid, unavailable
 from mem0stack_server.graph import filter as graph_filter
 from mem0stack_server.graph import resolve
 from mem0stack_server.graph.names import entity_name, relation_name, status_name
@@ -37,16 +36,16 @@ FetchMemories = Callable[[list[uuid.UUID]], Awaitable[list[asyncpg.Record]]]
 MAX_RELATION_LIMIT = 1000
 
 
-def entity_not_found(name: str) -> ApiError:
-    return ApiError(
-        grpc.StatusCode.NOT_FOUND, "ENTITY_NOT_FOUND", f"entity {name!r} not found", {"name": name}
+def entity_not_found(name: str) -> DomainError:
+    return DomainError(
+        Code.NOT_FOUND, Reason.ENTITY_NOT_FOUND, f"entity {name!r} not found", name=name
     )
 
 
-def graph_disabled() -> ApiError:
-    return ApiError(
-        grpc.StatusCode.FAILED_PRECONDITION,
-        "GRAPH_DISABLED",
+def graph_disabled() -> DomainError:
+    return DomainError(
+        Code.FAILED_PRECONDITION,
+        Reason.GRAPH_DISABLED,
         "graph memory is not configured on this server (set MEM0STACK_NEO4J_URI)",
     )
 
@@ -66,7 +65,9 @@ class GraphService:
             return await call
         except GraphUnavailableError as exc:
             raise unavailable(
-                "GRAPH_UNAVAILABLE", f"the graph database (Neo4j) cannot be reached: {exc}", 5.0
+                Reason.GRAPH_UNAVAILABLE,
+                f"the graph database (Neo4j) cannot be reached: {exc}",
+                5.0,
             ) from exc
 
     # GraphService
@@ -79,7 +80,7 @@ class GraphService:
         query_fp = fingerprint(user_id, "entities", req.filter)
         after = decode_token(req.page_token, query_fp, 2)
         if after is not None and not all(isinstance(x, str) for x in after):
-            raise invalid("INVALID_PAGE_TOKEN", "page_token", "is malformed")
+            raise invalid(Reason.INVALID_PAGE_TOKEN, "page_token", "is malformed")
         rows = await self._guard(
             self.store.list_entities(
                 user_id,
@@ -112,7 +113,7 @@ class GraphService:
             try:
                 key = (datetime.fromisoformat(after[0]), str(uuid.UUID(after[1])))
             except (TypeError, ValueError):
-                raise invalid("INVALID_PAGE_TOKEN", "page_token", "is malformed") from None
+                raise invalid(Reason.INVALID_PAGE_TOKEN, "page_token", "is malformed") from None
         rows = await self._guard(
             self.store.list_relations(user_id, cypher, where.params, key, page_size + 1)
         )
@@ -131,10 +132,12 @@ class GraphService:
         self, user_id: str, entity_id: str, req: gsvc.GetEntityRequest
     ) -> gsvc.GetEntityResponse:
         if req.hops < 0 or req.hops > 2:
-            raise invalid("INVALID_ARGUMENT", "hops", "must be 0, 1 or 2")
+            raise invalid(Reason.INVALID_ARGUMENT, "hops", "must be 0, 1 or 2")
         if req.relation_limit < 0 or req.relation_limit > MAX_RELATION_LIMIT:
             raise invalid(
-                "INVALID_ARGUMENT", "relation_limit", f"must be between 0 and {MAX_RELATION_LIMIT}"
+                Reason.INVALID_ARGUMENT,
+                "relation_limit",
+                f"must be between 0 and {MAX_RELATION_LIMIT}",
             )
         entity, relations, neighbours = await self._guard(
             self.store.get_entity(
@@ -181,7 +184,7 @@ class GraphService:
         re-rank the memories by the relations they support."""
         boost = req.graph_boost
         if not 0.0 <= boost <= 1.0:
-            raise invalid("INVALID_ARGUMENT", "graph_boost", "must be between 0 and 1")
+            raise invalid(Reason.INVALID_ARGUMENT, "graph_boost", "must be between 0 and 1")
         found = await self._guard(
             self.store.search(
                 user_id,

@@ -61,7 +61,7 @@ const (
 	// query (other parent, filter or order).
 	ErrorReason_INVALID_PAGE_TOKEN ErrorReason = 9
 	// INVALID_ARGUMENT: metadata is too large or too deeply nested, e.g.
-	// metadata {limit_bytes: "16384"}.
+	// metadata {limit_bytes: "16384"} or metadata {limit_depth: "8"}.
 	ErrorReason_INVALID_METADATA ErrorReason = 10
 	// INVALID_ARGUMENT: a caller-supplied embedding has the wrong dimension or
 	// holds NaN or infinity, e.g. metadata {expected: "384", got: "3"}.
@@ -73,10 +73,11 @@ const (
 	// INVALID_ARGUMENT: a `request_id` was reused with a different request.
 	ErrorReason_REQUEST_ID_REUSED ErrorReason = 14
 	// NOT_FOUND: the memory does not exist, or belongs to a user the caller
-	// cannot see (the two are indistinguishable on purpose).
+	// cannot see (the two are indistinguishable on purpose), e.g. metadata
+	// {name: "users/u1/memories/0190..."}.
 	ErrorReason_MEMORY_NOT_FOUND ErrorReason = 15
 	// ABORTED: the etag sent does not match the memory's current etag; read it
-	// again and retry.
+	// again and retry, e.g. metadata {name: "users/u1/memories/0190..."}.
 	ErrorReason_ETAG_MISMATCH ErrorReason = 16
 	// UNAUTHENTICATED: no `authorization: Bearer <key>` was sent.
 	ErrorReason_API_KEY_MISSING ErrorReason = 17
@@ -91,8 +92,10 @@ const (
 	// retry after RetryInfo.
 	ErrorReason_LLM_UNAVAILABLE ErrorReason = 21
 	// FAILED_PRECONDITION: the LLM answered with output that could not be
-	// parsed, e.g. metadata {model: "llama3"}. No fact was dropped silently:
-	// nothing of the call was written.
+	// parsed, e.g. metadata {model: "llama3", purpose: "extract_facts",
+	// prompt_tokens: "812", completion_tokens: "95", llm_calls: "2"} (the
+	// tokens the call consumed). No fact was dropped silently: nothing of the
+	// call was written.
 	ErrorReason_LLM_OUTPUT_INVALID ErrorReason = 22
 	// UNAVAILABLE: the database could not be reached; retry after RetryInfo.
 	ErrorReason_DATABASE_UNAVAILABLE ErrorReason = 23

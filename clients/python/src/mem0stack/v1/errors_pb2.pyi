@@ -59,7 +59,7 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     INVALID_METADATA: _ErrorReason.ValueType  # 10
     """INVALID_ARGUMENT: metadata is too large or too deeply nested, e.g.
-    metadata {limit_bytes: "16384"}.
+    metadata {limit_bytes: "16384"} or metadata {limit_depth: "8"}.
     """
     INVALID_EMBEDDING: _ErrorReason.ValueType  # 11
     """INVALID_ARGUMENT: a caller-supplied embedding has the wrong dimension or
@@ -73,11 +73,12 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """INVALID_ARGUMENT: a `request_id` was reused with a different request."""
     MEMORY_NOT_FOUND: _ErrorReason.ValueType  # 15
     """NOT_FOUND: the memory does not exist, or belongs to a user the caller
-    cannot see (the two are indistinguishable on purpose).
+    cannot see (the two are indistinguishable on purpose), e.g. metadata
+    {name: "users/u1/memories/0190..."}.
     """
     ETAG_MISMATCH: _ErrorReason.ValueType  # 16
     """ABORTED: the etag sent does not match the memory's current etag; read it
-    again and retry.
+    again and retry, e.g. metadata {name: "users/u1/memories/0190..."}.
     """
     API_KEY_MISSING: _ErrorReason.ValueType  # 17
     """UNAUTHENTICATED: no `authorization: Bearer <key>` was sent."""
@@ -95,8 +96,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     LLM_OUTPUT_INVALID: _ErrorReason.ValueType  # 22
     """FAILED_PRECONDITION: the LLM answered with output that could not be
-    parsed, e.g. metadata {model: "llama3"}. No fact was dropped silently:
-    nothing of the call was written.
+    parsed, e.g. metadata {model: "llama3", purpose: "extract_facts",
+    prompt_tokens: "812", completion_tokens: "95", llm_calls: "2"} (the
+    tokens the call consumed). No fact was dropped silently: nothing of the
+    call was written.
     """
     DATABASE_UNAVAILABLE: _ErrorReason.ValueType  # 23
     """UNAVAILABLE: the database could not be reached; retry after RetryInfo."""
@@ -199,7 +202,7 @@ query (other parent, filter or order).
 """
 INVALID_METADATA: ErrorReason.ValueType  # 10
 """INVALID_ARGUMENT: metadata is too large or too deeply nested, e.g.
-metadata {limit_bytes: "16384"}.
+metadata {limit_bytes: "16384"} or metadata {limit_depth: "8"}.
 """
 INVALID_EMBEDDING: ErrorReason.ValueType  # 11
 """INVALID_ARGUMENT: a caller-supplied embedding has the wrong dimension or
@@ -213,11 +216,12 @@ REQUEST_ID_REUSED: ErrorReason.ValueType  # 14
 """INVALID_ARGUMENT: a `request_id` was reused with a different request."""
 MEMORY_NOT_FOUND: ErrorReason.ValueType  # 15
 """NOT_FOUND: the memory does not exist, or belongs to a user the caller
-cannot see (the two are indistinguishable on purpose).
+cannot see (the two are indistinguishable on purpose), e.g. metadata
+{name: "users/u1/memories/0190..."}.
 """
 ETAG_MISMATCH: ErrorReason.ValueType  # 16
 """ABORTED: the etag sent does not match the memory's current etag; read it
-again and retry.
+again and retry, e.g. metadata {name: "users/u1/memories/0190..."}.
 """
 API_KEY_MISSING: ErrorReason.ValueType  # 17
 """UNAUTHENTICATED: no `authorization: Bearer <key>` was sent."""
@@ -235,8 +239,10 @@ retry after RetryInfo.
 """
 LLM_OUTPUT_INVALID: ErrorReason.ValueType  # 22
 """FAILED_PRECONDITION: the LLM answered with output that could not be
-parsed, e.g. metadata {model: "llama3"}. No fact was dropped silently:
-nothing of the call was written.
+parsed, e.g. metadata {model: "llama3", purpose: "extract_facts",
+prompt_tokens: "812", completion_tokens: "95", llm_calls: "2"} (the
+tokens the call consumed). No fact was dropped silently: nothing of the
+call was written.
 """
 DATABASE_UNAVAILABLE: ErrorReason.ValueType  # 23
 """UNAVAILABLE: the database could not be reached; retry after RetryInfo."""

@@ -104,7 +104,7 @@ export enum ErrorReason {
 
   /**
    * INVALID_ARGUMENT: metadata is too large or too deeply nested, e.g.
-   * metadata {limit_bytes: "16384"}.
+   * metadata {limit_bytes: "16384"} or metadata {limit_depth: "8"}.
    *
    * @generated from enum value: INVALID_METADATA = 10;
    */
@@ -141,7 +141,8 @@ export enum ErrorReason {
 
   /**
    * NOT_FOUND: the memory does not exist, or belongs to a user the caller
-   * cannot see (the two are indistinguishable on purpose).
+   * cannot see (the two are indistinguishable on purpose), e.g. metadata
+   * {name: "users/u1/memories/0190..."}.
    *
    * @generated from enum value: MEMORY_NOT_FOUND = 15;
    */
@@ -149,7 +150,7 @@ export enum ErrorReason {
 
   /**
    * ABORTED: the etag sent does not match the memory's current etag; read it
-   * again and retry.
+   * again and retry, e.g. metadata {name: "users/u1/memories/0190..."}.
    *
    * @generated from enum value: ETAG_MISMATCH = 16;
    */
@@ -194,8 +195,10 @@ export enum ErrorReason {
 
   /**
    * FAILED_PRECONDITION: the LLM answered with output that could not be
-   * parsed, e.g. metadata {model: "llama3"}. No fact was dropped silently:
-   * nothing of the call was written.
+   * parsed, e.g. metadata {model: "llama3", purpose: "extract_facts",
+   * prompt_tokens: "812", completion_tokens: "95", llm_calls: "2"} (the
+   * tokens the call consumed). No fact was dropped silently: nothing of the
+   * call was written.
    *
    * @generated from enum value: LLM_OUTPUT_INVALID = 22;
    */
