@@ -36,9 +36,11 @@ from mem0stack_server.core.engine import MemoryEngine
 from mem0stack_server.core.feed import FeedListener, prune_events
 from mem0stack_server.core.operations import Operations
 from mem0stack_server.embed import Embedder, create_embedder
+from mem0stack_server.embed._batcher import set_batch_observer
 from mem0stack_server.graph import GraphMemory, queue_extraction
 from mem0stack_server.llm import LLMClient
 from mem0stack_server.llm import from_settings as llm_from_settings
+from mem0stack_server.obs import metrics
 from mem0stack_server.store.database import create_pool, migrate
 from mem0stack_server.store.keys import KeyStore
 from mem0stack_server.store.memories import MemoryStore
@@ -157,6 +159,9 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
         log.info("LLM configured: model %s", settings.llm_model)
     embedder = build_embedder(settings)
     pool = await open_database(settings, dsn, embedder)
+    # embed/ and store/ know nothing of metrics: they are fed from here.
+    set_batch_observer(metrics.observe_embedding_batch)
+    metrics.watch_db_pool(pool)
     key_store = KeyStore(pool)
     authenticator = await Authenticator.create(key_store, settings)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,34 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import EmbedderError, Vectors
+
+#: Told ``(seconds, texts)`` after every embedding batch; see :func:`set_batch_observer`.
+BatchObserver = Callable[[float, int], None]
+
+_observer: BatchObserver | None = None
+
+
+def set_batch_observer(observer: BatchObserver | None) -> None:
+    """Report the time and size of every embedding batch in this process to ``observer``.
+
+    A batch is one model run of a local embedder or one HTTP request of the OpenAI
+    one, failed ones included. Process-wide, like the Prometheus registry it feeds:
+    embedders are built in several places (server, CLI, tests, benchmarks) and only
+    the server exports metrics, so it installs the observer once rather than every
+    constructor taking one, and embed/ stays free of obs/. It may be called on an
+    embedding thread, so it must be quick, thread-safe and must not raise. ``None``
+    removes it.
+    """
+    global _observer
+    _observer = observer
+
+
+def report_batch(seconds: float, texts: int) -> None:
+    """Tell the observer, if any, about one batch; embedders without a MicroBatcher call it."""
+    observer = _observer
+    if observer is not None:
+        observer(seconds, texts)
+
 
 #: Characters of one text counted against a batch's budget. Beyond ~1 KiB (~256
 #: English tokens) the tokenizer truncates, so a longer text costs no more.
@@ -172,7 +201,7 @@ class MicroBatcher:
         self.stats.texts += len(texts)
         self.stats.largest_batch = max(self.stats.largest_batch, len(texts))
         try:
-            vectors = await loop.run_in_executor(self._executor, self._run_batch, texts)
+            vectors = await loop.run_in_executor(self._executor, self._timed_batch, texts)
         except asyncio.CancelledError:
             for request in batch:
                 _fail(request.future, EmbedderError("embedder is closed"))
@@ -193,6 +222,15 @@ class MicroBatcher:
             if not request.future.done():
                 request.future.set_result(vectors[offset : offset + count])
             offset += count
+
+    def _timed_batch(self, texts: list[str]) -> Vectors:
+        # Timed on the worker thread: measured on the loop it would include however
+        # long the loop took to resume this task, which grows with load.
+        started = time.perf_counter()
+        try:
+            return self._run_batch(texts)
+        finally:
+            report_batch(time.perf_counter() - started, len(texts))
 
     def _fail_pending(self, error: EmbedderError) -> None:
         while self._pending:

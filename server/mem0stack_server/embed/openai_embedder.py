@@ -10,12 +10,14 @@ import asyncio
 import base64
 import binascii
 import os
+import time
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 import openai
 
+from ._batcher import report_batch
 from ._cache import VectorCache
 from .base import EmbedderConfigError, EmbedderError, Vectors, check_texts, l2_normalise
 
@@ -130,6 +132,8 @@ class OpenAIEmbedder:
         # OpenAI rejects empty strings; a lone space embeds as "nothing" just the same.
         inputs = [text if text else " " for text in texts]
         async with self._slots:
+            # Timed inside the slot: waiting for one is queueing here, not the endpoint.
+            started = time.perf_counter()
             try:
                 response = await self._client.embeddings.create(
                     model=self.model,
@@ -145,6 +149,8 @@ class OpenAIEmbedder:
                 raise EmbedderError(
                     f"embedding endpoint {self._where()} failed: {type(exc).__name__}: {exc}"
                 ) from exc
+            finally:
+                report_batch(time.perf_counter() - started, len(texts))
         return self._check_reply(response, len(texts))
 
     def _check_reply(self, response: object, expected: int) -> Vectors:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from prometheus_client import Counter, Gauge, Histogram
 
 LABELS = ("grpc_type", "grpc_service", "grpc_method")
@@ -18,15 +20,71 @@ HANDLING_SECONDS = Histogram(
     LABELS,
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+
+# Embedding (embed/): fed by the batch observer the server installs at start-up, since
+# embed/ does not import obs/. A batch is one model run (local) or HTTP request (openai).
 EMBED_SECONDS = Histogram(
     "mem0stack_embedding_seconds",
-    "Time to embed one batch of texts.",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    "Time to embed one batch of texts, failed batches included.",
+    # Up to 30 s: an OpenAI-compatible endpoint may take that long with its retries.
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+EMBED_BATCH_TEXTS = Histogram(
+    "mem0stack_embedding_batch_texts",
+    "Texts in one embedding batch.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048),
+)
+
+
+def observe_embedding_batch(seconds: float, texts: int) -> None:
+    """Record one embedding batch (the ``embed`` package's batch observer)."""
+    EMBED_SECONDS.observe(seconds)
+    EMBED_BATCH_TEXTS.observe(texts)
+
+
 MEMORY_EVENTS = Counter(
     "mem0stack_memory_events_total", "Memory changes by AddMemories event type.", ("event",)
 )
-DB_POOL_SIZE = Gauge("mem0stack_db_pool_connections", "Connections in the database pool.")
+
+# The asyncpg pool, read at scrape time (watch_db_pool) so the figures are never stale.
+DB_POOL_CONNECTIONS = Gauge(
+    "mem0stack_db_pool_connections",
+    "Open connections in the database pool, by state: in_use or idle.",
+    ("state",),
+)
+DB_POOL_MAX = Gauge(
+    "mem0stack_db_pool_max_connections", "The most connections the database pool may open."
+)
+
+
+class PoolSizes(Protocol):
+    """What the pool gauges read: the counters ``asyncpg.Pool`` has."""
+
+    def get_size(self) -> int: ...
+
+    def get_idle_size(self) -> int: ...
+
+    def get_max_size(self) -> int: ...
+
+
+def watch_db_pool(pool: PoolSizes) -> None:
+    """Export ``pool``'s connection counts, read at every scrape.
+
+    One server runs per process, so the last pool watched is the one exported. Scrapes
+    run on the exporter's thread; the pool's counters only read its fixed list of
+    connection holders, so reading them there is safe.
+    """
+
+    def in_use() -> int:
+        # Two reads, not one snapshot: a connection that closes between them could
+        # otherwise make the difference negative for a scrape.
+        idle = pool.get_idle_size()
+        return max(0, pool.get_size() - idle)
+
+    DB_POOL_CONNECTIONS.labels("in_use").set_function(in_use)
+    DB_POOL_CONNECTIONS.labels("idle").set_function(pool.get_idle_size)
+    DB_POOL_MAX.set_function(pool.get_max_size)
+
 
 # LLM calls (llm/client.py). `purpose` is the kind of request (extract_facts,
 # reconcile_memories, summarize_run); `outcome` is ok, timeout, connection_error,
