@@ -3,26 +3,142 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
-from collections.abc import Awaitable, Callable
+import types
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import click
+from pydantic import SecretStr, ValidationError
+from pydantic.fields import FieldInfo
 from rich.console import Console
-from rich.table import Table
 
 from mem0stack_server.config import Settings
 
+if TYPE_CHECKING:
+    # At run time transfer (and grpc with it) is imported only by the commands that use it.
+    from mem0stack_server.cli.transfer import Connection
+
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 console = Console(stderr=True)
 
 
-def _settings(**overrides: Any) -> Settings:
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+# Settings as `serve` flags
+#
+# The flags are derived from Settings.model_fields so that a new setting gets its flag (and
+# its row in docs/configuration.md) without anyone remembering to add one.
 
 
-def _database_url(settings: Settings) -> str:
+def flag_name(field_name: str) -> str:
+    """The ``serve`` flag of a setting: ``db_pool_max`` -> ``--db-pool-max``."""
+    return "--" + field_name.replace("_", "-")
+
+
+def flag_usage(field_name: str) -> str:
+    """How the flag is written in docs: ``--x/--no-x`` for switches, ``--x`` otherwise."""
+    field = Settings.model_fields[field_name]
+    if _value_type(field) is bool:
+        return f"{flag_name(field_name)}/--no-{flag_name(field_name)[2:]}"
+    return flag_name(field_name)
+
+
+def shown_default(field: FieldInfo) -> str:
+    """A setting's default as people read it (the same text in --help and the docs)."""
+    default = field.default
+    if default is None:
+        return "unset"
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if isinstance(default, str) and default == "":
+        return "empty"
+    if isinstance(default, list):
+        return json.dumps(default)
+    return str(default)
+
+
+def _value_type(field: FieldInfo) -> Any:
+    """The annotation without ``| None``: unset is expressed by not giving the flag."""
+    annotation = field.annotation
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+# Constraint attribute -> (click range argument, whether the bound is exclusive).
+_RANGE_ARGS = {"ge": ("min", False), "gt": ("min", True), "le": ("max", False), "lt": ("max", True)}
+
+
+def _bounds(field: FieldInfo) -> dict[str, Any]:
+    """ge/le/gt/lt constraints as click range arguments, so a bad value names its flag."""
+    found: dict[str, Any] = {}
+    for constraint in field.metadata:
+        for attr, (key, exclusive) in _RANGE_ARGS.items():
+            value = getattr(constraint, attr, None)
+            if value is not None:
+                found[key] = value
+                if exclusive:
+                    found[f"{key}_open"] = True
+    return found
+
+
+def _settings_option(name: str, field: FieldInfo) -> Callable[[F], F]:
+    value_type = _value_type(field)
+    notes = [field.description or ""]
+    if get_origin(value_type) is list:
+        notes.append("Repeat the flag for several.")
+    if value_type is SecretStr:
+        notes.append(f"Prefer MEM0STACK_{name.upper()}: other users can read flags in ps.")
+    help_text = f"{' '.join(notes)}  [default: {shown_default(field)}]"
+    # Every flag defaults to None (or no items) and is passed to Settings only when given,
+    # so the environment and the TOML file still apply to everything left out here.
+    if value_type is bool:
+        return click.option(name, flag_usage(name), default=None, help=help_text)
+    if get_origin(value_type) is list:
+        return click.option(name, flag_name(name), multiple=True, metavar="TEXT", help=help_text)
+    kind: click.ParamType[Any, Any]
+    if get_origin(value_type) is Literal:
+        kind = click.Choice([str(choice) for choice in get_args(value_type)])
+    elif value_type is int:
+        kind = click.IntRange(**_bounds(field)) if _bounds(field) else click.INT
+    elif value_type is float:
+        kind = click.FloatRange(**_bounds(field)) if _bounds(field) else click.FLOAT
+    elif value_type is Path:
+        kind = click.Path(path_type=Path)
+    elif value_type in (str, SecretStr):
+        kind = click.STRING
+    else:
+        # Fail at import, in every test, rather than ship a setting without its flag.
+        raise TypeError(f"Settings.{name}: no command-line type for {value_type!r}")
+    return click.option(name, flag_name(name), type=kind, default=None, help=help_text)
+
+
+def settings_options(command: F) -> F:
+    """Add one option per Settings field to ``command``, in the order of config.py."""
+    for name, field in reversed(Settings.model_fields.items()):
+        command = _settings_option(name, field)(command)
+    return command
+
+
+def settings_from_flags(flags: Mapping[str, Any]) -> Settings:
+    """Settings from the flags that were given, then the environment, then the TOML file."""
+    given: dict[str, Any] = {
+        k: list(v) if isinstance(v, tuple) else v
+        for k, v in flags.items()
+        if v is not None and v != ()
+    }
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid configuration:\n{exc}") from exc
+
+
+def _embedded_or_external_url(settings: Settings) -> str:
     """The configured PostgreSQL, or the embedded one in the data directory (started now)."""
     if settings.database_url is not None:
         return settings.database_url.get_secret_value()
@@ -36,58 +152,48 @@ def _database_url(settings: Settings) -> str:
 def cli() -> None:
     """mem0-stack: a self-hosted long-term memory server for LLM applications.
 
-    Every option can also be set as an environment variable MEM0STACK_<NAME>
-    (e.g. MEM0STACK_DATABASE_URL) or in a TOML file named by MEM0STACK_CONFIG.
+    Every server setting is a `mem0stack serve` flag, an environment variable
+    MEM0STACK_<NAME> (e.g. MEM0STACK_DATABASE_URL) and a key of the TOML file named by
+    MEM0STACK_CONFIG; docs/configuration.md lists them all.
+
+    \b
+    Examples:
+      mem0stack serve                               # everything embedded, in ./data
+      mem0stack keys create --admin --label ops     # the first key ends development mode
+      mem0stack export --user alice -o alice.jsonl
     """
 
 
-_data_dir = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory of the embedded PostgreSQL [default: ./data].",
-)
-_database_url_opt = click.option(
-    "--database-url", help="External PostgreSQL URL with pgvector; overrides --data-dir."
-)
-
-
 @cli.command()
-@click.option("--listen", help="gRPC address host:port [default: localhost:50051].")
-@click.option(
-    "--metrics-listen", help="Prometheus address host:port; '' disables [default: localhost:9464]."
-)
-@_data_dir
-@_database_url_opt
-@click.option(
-    "--log-format", type=click.Choice(["json", "console"]), help="Log format [default: json]."
-)
-def serve(
-    listen: str | None,
-    metrics_listen: str | None,
-    data_dir: Path | None,
-    database_url: str | None,
-    log_format: str | None,
-) -> None:
+@settings_options
+def serve(**flags: Any) -> None:
     """Run the memory server until SIGTERM or Ctrl-C.
 
     With no configuration it runs everything embedded: PostgreSQL with pgvector in
     ./data, the local ONNX embedder, gRPC on localhost:50051.
+
+    Each option below is a setting (docs/configuration.md), also readable from the
+    environment variable MEM0STACK_<NAME> or the TOML file named by MEM0STACK_CONFIG.
+    A flag wins over the environment, which wins over the file.
+
+    \b
+    Examples:
+      mem0stack serve --listen 0.0.0.0:50051 --log-format console
+      mem0stack serve --database-url postgresql://mem0:secret@db:5432/mem0
+      MEM0STACK_LLM_MODEL=gpt-4o-mini mem0stack serve --no-embedding-int8-queries
     """
+    _run_server(settings_from_flags(flags))
+
+
+def _run_server(settings: Settings) -> None:
     from mem0stack_server.obs import logging as obs_logging
 
-    settings = _settings(
-        listen=listen,
-        metrics_listen=metrics_listen,
-        data_dir=data_dir,
-        database_url=database_url,
-        log_format=log_format,
-    )
     obs_logging.configure(settings.log_level, settings.log_format)
     # The embedded PostgreSQL is forked before gRPC starts any thread.
-    dsn = _database_url(settings)
+    dsn = _embedded_or_external_url(settings)
 
-    from mem0stack_server.api.server import serve as run_server
     from mem0stack_server.llm import LLMConfigError
+    from mem0stack_server.server import serve as run_server
     from mem0stack_server.store.database import EmbeddingMismatchError
 
     try:
@@ -97,16 +203,68 @@ def serve(
         sys.exit(2)
 
 
+# API keys
+
+
+class NoServerDatabase(click.ClickException):
+    """A keys command found no database to act on (exit code 2, like a usage error)."""
+
+    exit_code = 2
+
+
+_data_dir = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The data directory of the server's embedded PostgreSQL (env MEM0STACK_DATA_DIR) "
+    "[default: ./data].",
+)
+_database_url_opt = click.option(
+    "--database-url",
+    help="The server's external PostgreSQL URL (env MEM0STACK_DATABASE_URL); overrides --data-dir.",
+)
+
+
 @cli.group()
 def keys() -> None:
-    """Create, list and revoke API keys."""
+    """Create, list and revoke API keys in the server's database.
+
+    They act on the database `mem0stack serve` uses: the one named by --database-url
+    (or MEM0STACK_DATABASE_URL), else the embedded one in --data-dir (or
+    MEM0STACK_DATA_DIR, default ./data). They never create a database: pointed at a
+    directory without one they stop with exit code 2.
+
+    \b
+    Examples:
+      mem0stack keys create --admin --label ops --data-dir /var/lib/mem0stack
+      MEM0STACK_DATABASE_URL=postgresql://mem0@db/mem0 mem0stack keys list --json
+    """
+
+
+def _keys_database(settings: Settings) -> str:
+    """The server's database, never a new one: an empty directory means a wrong path."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    data_dir = settings.data_dir.resolve()
+    # initdb writes PG_VERSION first thing; without it, starting the embedded server here
+    # would initialise a fresh, empty database and the command would act on that instead.
+    if not (data_dir / "PG_VERSION").is_file():
+        raise NoServerDatabase(
+            f"no server database in {data_dir} (it holds no initialised PostgreSQL data "
+            "directory), and no database URL was given. Point at the server's database "
+            "with --data-dir DIR (or MEM0STACK_DATA_DIR), the directory `mem0stack serve` "
+            "uses, or with --database-url URL (or MEM0STACK_DATABASE_URL). A keys command "
+            "never creates a database."
+        )
+    from mem0stack_server.store.database import start_embedded
+
+    return start_embedded(data_dir)
 
 
 def _with_keys(settings: Settings, action: Callable[[Any], Awaitable[T]]) -> T:
-    from mem0stack_server.api.server import build_embedder, open_database
-    from mem0stack_server.store.keys import KeyStore
+    dsn = _keys_database(settings)
 
-    dsn = _database_url(settings)
+    from mem0stack_server.server import build_embedder, open_database
+    from mem0stack_server.store.keys import KeyStore
 
     async def run() -> T:
         embedder = build_embedder(settings)
@@ -118,6 +276,10 @@ def _with_keys(settings: Settings, action: Callable[[Any], Awaitable[T]]) -> T:
             await embedder.aclose()
 
     return asyncio.run(run())
+
+
+def _keys_settings(data_dir: Path | None, database_url: str | None) -> Settings:
+    return settings_from_flags({"data_dir": data_dir, "database_url": database_url})
 
 
 @keys.command("create")
@@ -134,10 +296,10 @@ def keys_create(
     \b
     Examples:
       mem0stack keys create --admin --label ops
-      mem0stack keys create --user alice --user alice-work
+      mem0stack keys create --user alice --user alice-work --data-dir /var/lib/mem0stack
     """
     from mem0stack_server.auth import keys as api_keys
-    from mem0stack_server.core.names import parse_parent
+    from mem0stack_server.domain.names import parse_parent
 
     if admin == bool(users):
         raise click.UsageError("give either --admin or at least one --user")
@@ -148,30 +310,82 @@ def keys_create(
             raise click.BadParameter(f"invalid user id {user!r}", param_hint="--user") from exc
     key, key_id, secret_hash = api_keys.generate()
     role = "admin" if admin else "user"
-    settings = _settings(data_dir=data_dir, database_url=database_url)
+    settings = _keys_settings(data_dir, database_url)
     _with_keys(settings, lambda store: store.create(key_id, secret_hash, role, users, label))
     console.print(f"created {role} key [bold]{key_id}[/bold]; it is shown only now:")
     click.echo(key)
 
 
+def _rfc3339(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def key_records(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The public fields of each key (never a secret or its hash), times in RFC 3339."""
+    return [
+        {
+            "id": row["id"],
+            "role": row["role"],
+            "users": list(row["users"]),
+            "label": row["label"],
+            "create_time": _rfc3339(row["create_time"]),
+            "revoke_time": _rfc3339(row["revoke_time"]),
+        }
+        for row in rows
+    ]
+
+
+def _aligned(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
+    """Plain columns: a terminal wraps a long line but, unlike a fitted table, loses nothing."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *lines, strict=True)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in [header, *lines]
+    )
+
+
 @keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @_data_dir
 @_database_url_opt
-def keys_list(data_dir: Path | None, database_url: str | None) -> None:
-    """List API keys (ids, roles and users; never the secrets)."""
-    settings = _settings(data_dir=data_dir, database_url=database_url)
-    rows = _with_keys(settings, lambda store: store.list())
-    table = Table("id", "role", "users", "label", "created", "revoked")
-    for r in rows:
-        table.add_row(
-            r["id"],
-            r["role"],
-            ",".join(r["users"]),
-            r["label"],
-            r["create_time"].isoformat(timespec="seconds"),
-            r["revoke_time"].isoformat(timespec="seconds") if r["revoke_time"] else "",
+def keys_list(as_json: bool, data_dir: Path | None, database_url: str | None) -> None:
+    """List API keys: ids, roles, users, labels and times (never the secrets).
+
+    The table prints every value in full, whatever the terminal's width. --json prints
+    objects with id, role, users, label, create_time and revoke_time (RFC 3339, or null
+    while the key is active).
+
+    \b
+    Examples:
+      mem0stack keys list
+      mem0stack keys list --json | jq -r '.[] | select(.revoke_time == null) | .id'
+    """
+    settings = _keys_settings(data_dir, database_url)
+    records = key_records(_with_keys(settings, lambda store: store.list()))
+    if as_json:
+        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        return
+    if not records:
+        console.print("no API keys")
+        return
+    click.echo(
+        _aligned(
+            ("ID", "ROLE", "USERS", "LABEL", "CREATED", "REVOKED"),
+            [
+                (
+                    r["id"],
+                    r["role"],
+                    ",".join(r["users"]) or "*",
+                    r["label"] or "-",
+                    r["create_time"] or "-",
+                    r["revoke_time"] or "-",
+                )
+                for r in records
+            ],
         )
-    Console().print(table)
+    )
 
 
 @keys.command("revoke")
@@ -179,11 +393,19 @@ def keys_list(data_dir: Path | None, database_url: str | None) -> None:
 @_data_dir
 @_database_url_opt
 def keys_revoke(key_id: str, data_dir: Path | None, database_url: str | None) -> None:
-    """Revoke the key KEY_ID (running servers stop accepting it within seconds)."""
-    settings = _settings(data_dir=data_dir, database_url=database_url)
+    """Revoke the key KEY_ID (running servers stop accepting it within seconds).
+
+    \b
+    Example:
+      mem0stack keys revoke 3f9a1c0b7d2e --data-dir /var/lib/mem0stack
+    """
+    settings = _keys_settings(data_dir, database_url)
     if not _with_keys(settings, lambda store: store.revoke(key_id)):
         raise click.ClickException(f"no active key {key_id!r}")
     console.print(f"revoked {key_id}")
+
+
+# Export and import
 
 
 _target = click.option(
@@ -196,13 +418,58 @@ _target = click.option(
 _api_key = click.option(
     "--api-key", envvar="MEM0STACK_API_KEY", help="API key (env MEM0STACK_API_KEY)."
 )
+_tls = click.option(
+    "--tls/--no-tls",
+    default=None,
+    help="TLS to the server on or off [default: off to loopback targets (localhost, "
+    "127.0.0.1, ::1), on to anything else]. --no-tls to a remote target sends the API "
+    "key in the clear.",
+)
+_ca_cert = click.option(
+    "--ca-cert",
+    envvar="MEM0STACK_CA_CERT",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM file of the CA that signed the server's certificate, for a private CA "
+    "(env MEM0STACK_CA_CERT); implies --tls [default: the system's CAs].",
+)
 
 
-def _rpc_failed(exc: Exception) -> click.ClickException:
+def _connection(
+    target: str, api_key: str | None, tls: bool | None, ca_cert: Path | None
+) -> Connection:
+    from mem0stack_server.cli.transfer import Connection, channel_tls
+
+    try:
+        resolved = channel_tls(target, tls, ca_cert.read_bytes() if ca_cert else None)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if resolved is None and api_key and tls is False and not _loopback(target):
+        console.print(
+            f"[yellow]warning:[/yellow] --no-tls: the API key travels to {target} in the clear"
+        )
+    return Connection(target, api_key, resolved)
+
+
+def _loopback(target: str) -> bool:
+    from mem0stack.options import is_loopback
+
+    return is_loopback(target)
+
+
+def _rpc_failed(exc: Exception, tls: bool) -> click.ClickException:
     import grpc
 
     if isinstance(exc, grpc.aio.AioRpcError):
-        return click.ClickException(f"{exc.code().name}: {exc.details()}")
+        hint = ""
+        if exc.code() == grpc.StatusCode.UNAVAILABLE:
+            # A TLS/plaintext mismatch or an unknown CA shows up only as UNAVAILABLE.
+            hint = (
+                " (TLS was on: if the server runs, a private CA needs --ca-cert and a "
+                "plaintext server --no-tls)"
+                if tls
+                else " (TLS was off: if the server runs behind TLS, add --tls)"
+            )
+        return click.ClickException(f"{exc.code().name}: {exc.details()}{hint}")
     return click.ClickException(str(exc))
 
 
@@ -222,6 +489,8 @@ def _rpc_failed(exc: Exception) -> click.ClickException:
 )
 @_target
 @_api_key
+@_tls
+@_ca_cert
 def export_command(
     user: str,
     filter_text: str,
@@ -230,21 +499,26 @@ def export_command(
     output: Any,
     target: str,
     api_key: str | None,
+    tls: bool | None,
+    ca_cert: Path | None,
 ) -> None:
     """Export a user's memories as JSON lines (one memory per line).
 
     \b
-    Example:
+    Examples:
       mem0stack export --user alice -o alice.jsonl
+      mem0stack export --user alice --target memory.example.com:443 \\
+          --api-key "$KEY" --ca-cert private-ca.pem -o alice.jsonl
     """
     from mem0stack_server.cli.transfer import export_memories
 
+    connection = _connection(target, api_key, tls, ca_cert)
     try:
         count = asyncio.run(
-            export_memories(target, api_key, user, filter_text, include_embeddings, output, cursor)
+            export_memories(connection, user, filter_text, include_embeddings, output, cursor)
         )
     except Exception as exc:
-        raise _rpc_failed(exc) from exc
+        raise _rpc_failed(exc, connection.tls is not None) from exc
     console.print(f"exported {count:,} memories")
 
 
@@ -253,22 +527,36 @@ def export_command(
 @click.option("--user", required=True, help="The user who will own the memories.")
 @_target
 @_api_key
-def import_command(file: Path, user: str, target: str, api_key: str | None) -> None:
+@_tls
+@_ca_cert
+def import_command(
+    file: Path,
+    user: str,
+    target: str,
+    api_key: str | None,
+    tls: bool | None,
+    ca_cert: Path | None,
+) -> None:
     """Import memories from a JSON lines FILE: our export, mem0 or OpenMemory.
 
     Memories already imported (same source id) are skipped, so running it twice adds
-    nothing. Bad lines are reported with their number; the rest is imported.
+    nothing, and an interrupted import resumes by running it again. Bad lines are
+    reported with their number; the rest is imported. The progress bar counts the
+    memories the server has stored (or skipped, or rejected), not the lines sent.
 
     \b
-    Example:
+    Examples:
       mem0stack import alice.jsonl --user alice
+      mem0stack import mem0-export.json --user alice --target memory.example.com:443 \\
+          --api-key "$KEY"
     """
     from mem0stack_server.cli.transfer import import_memories
 
+    connection = _connection(target, api_key, tls, ca_cert)
     try:
-        report = asyncio.run(import_memories(target, api_key, user, file))
+        report = asyncio.run(import_memories(connection, user, file))
     except Exception as exc:
-        raise _rpc_failed(exc) from exc
+        raise _rpc_failed(exc, connection.tls is not None) from exc
     for line, reason in report.failures:
         console.print(f"[red]line {line}:[/red] {reason}")
     console.print(

@@ -12,13 +12,16 @@ Import reads three shapes, one JSON object per line:
 
 A line that is not valid JSON or has no text is reported with its number and skipped; the
 rest still imports. The importing user is always the one named on the command line.
+
+Both commands reach the server over TLS unless the target is a loopback address (the rule of
+the Python client and the MCP bridge), so an API key never crosses a network in the clear
+unless ``--no-tls`` says so.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +43,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from mem0stack.options import TLSConfig, resolve_tls
 from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc, streams_pb2
 
 console = Console(stderr=True)
@@ -62,16 +66,50 @@ def _progress(total: int | None) -> Progress:
     return Progress(*columns, console=console)
 
 
-def _metadata(api_key: str | None) -> list[tuple[str, str]]:
-    return [("authorization", f"Bearer {api_key}")] if api_key else []
+# Connection
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the server is, the API key to send, and TLS (``None``: plaintext)."""
+
+    target: str
+    api_key: str | None = None
+    tls: TLSConfig | None = None
+
+    def channel(self) -> grpc.aio.Channel:
+        if self.tls is None:
+            return grpc.aio.insecure_channel(self.target)
+        options = (
+            [("grpc.ssl_target_name_override", self.tls.server_name)]
+            if self.tls.server_name
+            else []
+        )
+        return grpc.aio.secure_channel(self.target, self.tls.credentials(), options=options)
+
+    def metadata(self) -> list[tuple[str, str]]:
+        return [("authorization", f"Bearer {self.api_key}")] if self.api_key else []
+
+
+def channel_tls(target: str, tls: bool | None, ca_cert: bytes | None) -> TLSConfig | None:
+    """TLS for ``target`` (``None``: plaintext), from ``--tls/--no-tls`` and ``--ca-cert``.
+
+    Unset ``tls`` is plaintext to loopback targets and TLS anywhere else, exactly as the
+    Python client and the MCP bridge decide, so a remote target gets plaintext (and an API
+    key in the clear) only from an explicit ``--no-tls``. A CA certificate asks for TLS.
+    """
+    if ca_cert is not None:
+        if tls is False:
+            raise ValueError("--ca-cert is for TLS connections; leave out --no-tls")
+        return TLSConfig(root_certificates=ca_cert)
+    return resolve_tls(target, tls)
 
 
 # Export
 
 
 async def export_memories(
-    target: str,
-    api_key: str | None,
+    connection: Connection,
     user: str,
     filter_text: str,
     include_embeddings: bool,
@@ -86,13 +124,13 @@ async def export_memories(
         include_embeddings=include_embeddings,
         cursor=cursor,
     )
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with connection.channel() as channel:
         stub = memory_service_pb2_grpc.MemoryServiceStub(channel)
         with _progress(None) as progress:
             task = progress.add_task(f"exporting users/{user}", total=None)
             last_cursor = cursor
             try:
-                async for message in stub.ExportMemories(request, metadata=_metadata(api_key)):
+                async for message in stub.ExportMemories(request, metadata=connection.metadata()):
                     record = json_format.MessageToDict(
                         message.memory, preserving_proto_field_name=True
                     )
@@ -208,43 +246,78 @@ def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str]]
             yield number, None, f"not valid JSON ({exc.msg} at column {exc.colno})"
 
 
-async def import_memories(target: str, api_key: str | None, user: str, path: Path) -> ImportReport:
+# ImportMemoriesResponse.failures holds at most this many (the proto says so).
+MAX_REPORTED_FAILURES = 1_000
+
+# Memories per ImportMemories stream. The server answers a stream only once, at its end, so
+# the stream is the unit of acknowledgement: small enough for the bar to move every two seconds
+# or so on the local embedder (about 250 memories/s on two cores), large enough to fill two of
+# the server's batches (256), whose embedding and writing overlap within a stream, and within
+# the 1,000 failures a response reports, so every failure keeps its line number. Measured on
+# 3,000 memories: as fast as one stream for the whole file, within the noise of a shared host.
+IMPORT_CHUNK = 512
+
+
+async def import_memories(
+    connection: Connection,
+    user: str,
+    path: Path,
+    *,
+    chunk_size: int = IMPORT_CHUNK,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """Import the file in streams of ``chunk_size`` records, one after the other.
+
+    ``on_progress(done, total)`` (and the progress bar) hear after each stream's response:
+    ``done`` counts the file's records whose fate is known (stored, skipped or rejected by
+    the server, or rejected here), so it never runs ahead of the server. Splitting keeps the
+    import's meaning: a stream commits before the next one starts, so a source id repeated
+    in a later stream is found stored and skipped, exactly as within one stream; and an
+    interrupted import keeps every acknowledged stream, so running it again resumes.
+    """
+    if not 1 <= chunk_size <= MAX_REPORTED_FAILURES:
+        raise ValueError(f"chunk_size must be 1 to {MAX_REPORTED_FAILURES}")
     report = ImportReport()
     records = list(read_records(path))
-    lines: list[int] = []  # stream index -> line number
-
-    async def requests(
-        progress: Progress, task: Any
-    ) -> AsyncIterator[streams_pb2.ImportMemoriesRequest]:
-        first = True
-        for number, record, error in records:
-            progress.advance(task)
-            if record is None:
-                report.failures.append((number, error))
-                continue
-            try:
-                request = record_to_request(record)
-            except (ValueError, TypeError, json_format.ParseError) as exc:
-                report.failures.append((number, str(exc)))
-                continue
-            if first:
-                request.parent = f"users/{user}"
-                first = False
-            lines.append(number)
-            yield request
-            # Let the transport send: the progress bar then shows what the server took.
-            await asyncio.sleep(0)
-
-    async with grpc.aio.insecure_channel(target) as channel:
+    total = len(records)
+    async with connection.channel() as channel:
         stub = memory_service_pb2_grpc.MemoryServiceStub(channel)
-        with _progress(len(records)) as progress:
-            task = progress.add_task(f"importing into users/{user}", total=len(records))
-            summary = await stub.ImportMemories(
-                requests(progress, task), metadata=_metadata(api_key)
-            )
-    report.imported = summary.imported
-    report.skipped = summary.skipped
-    for failure in summary.failures:
-        report.failures.append((lines[failure.index], failure.reason))
+        with _progress(total) as progress:
+            task = progress.add_task(f"importing into users/{user}", total=total)
+            for start in range(0, total, chunk_size):
+                chunk = records[start : start + chunk_size]
+                requests, lines = _requests(chunk, report)
+                if requests:
+                    requests[0].parent = f"users/{user}"
+                    summary = await stub.ImportMemories(
+                        iter(requests), metadata=connection.metadata()
+                    )
+                    report.imported += summary.imported
+                    report.skipped += summary.skipped
+                    for failure in summary.failures:
+                        report.failures.append((lines[failure.index], failure.reason))
+                done = start + len(chunk)
+                progress.update(task, completed=done)
+                if on_progress is not None:
+                    on_progress(done, total)
     report.failures.sort()
     return report
+
+
+def _requests(
+    chunk: list[tuple[int, dict[str, Any] | None, str]], report: ImportReport
+) -> tuple[list[streams_pb2.ImportMemoriesRequest], list[int]]:
+    """The chunk's import requests and their line numbers; unusable lines go to the report."""
+    requests: list[streams_pb2.ImportMemoriesRequest] = []
+    lines: list[int] = []  # request index in the stream -> line number
+    for number, record, error in chunk:
+        if record is None:
+            report.failures.append((number, error))
+            continue
+        try:
+            requests.append(record_to_request(record))
+        except (ValueError, TypeError, json_format.ParseError) as exc:
+            report.failures.append((number, str(exc)))
+            continue
+        lines.append(number)
+    return requests, lines
