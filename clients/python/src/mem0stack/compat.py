@@ -19,289 +19,65 @@ configured on the server, not in the constructor.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import warnings
-from collections.abc import Mapping, Sequence
-from datetime import UTC
-from types import TracebackType
-from typing import Any, Self
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar
 
-from google.protobuf import json_format, timestamp_pb2
-
-from mem0stack._requests import user_name
+from mem0stack import _mem0 as mem0
+from mem0stack._connection import AsyncClosing, Closing
+from mem0stack._mem0 import filters_to_aip160, memory_item
+from mem0stack._plans import Call, made_from
 from mem0stack.aio import AsyncClient
 from mem0stack.client import Client
-from mem0stack.errors import ErrorReason, Mem0StackError
 from mem0stack.options import DEFAULT_TARGET, DEFAULT_TIMEOUT, TLSConfig
-from mem0stack.v1 import memory_pb2
-from mem0stack.v1 import memory_service_pb2 as svc
 
-__all__ = ["AsyncMemory", "Memory", "filters_to_aip160"]
+__all__ = ["AsyncMemory", "Mem0StackWarning", "Memory", "filters_to_aip160", "memory_item"]
 
-_SCOPE_FIELDS = ("agent_id", "run_id", "actor_id", "role")
-# Fields of a mem0 filter that are real columns here; any other key is a metadata key.
-_TOP_LEVEL = frozenset(
-    (
-        *_SCOPE_FIELDS,
-        "categories",
-        "state",
-        "memory_type",
-        "create_time",
-        "update_time",
-        "expire_time",
-        "event_time",
-    )
-)
-_OPERATORS = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
-_EVENTS = {
-    memory_pb2.MemoryEvent.ADD: "ADD",
-    memory_pb2.MemoryEvent.UPDATE: "UPDATE",
-    memory_pb2.MemoryEvent.SUPERSEDE: "ADD",
-    memory_pb2.MemoryEvent.DELETE: "DELETE",
-}
-_REVISION_EVENTS = {
-    memory_pb2.MemoryRevision.CREATE: "ADD",
-    memory_pb2.MemoryRevision.UPDATE: "UPDATE",
-    memory_pb2.MemoryRevision.SUPERSEDE: "SUPERSEDE",
-    memory_pb2.MemoryRevision.DELETE: "DELETE",
-}
-_MEMORY_TYPES = {
-    None: memory_pb2.Memory.TYPE_UNSPECIFIED,
-    "semantic_memory": memory_pb2.Memory.SEMANTIC,
-    "episodic_memory": memory_pb2.Memory.EPISODIC,
-    "procedural_memory": memory_pb2.Memory.PROCEDURAL,
-}
-
-
-# Translating mem0's arguments
-
-
-def _literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    raise ValueError(f"unsupported filter value {value!r}: use a string, number or boolean")
-
-
-def _member(key: str) -> str:
-    if key in _TOP_LEVEL:
-        return key
-    parts = key.split(".")
-    return "metadata." + ".".join(p if _IDENTIFIER.match(p) else json.dumps(p) for p in parts)
-
-
-def _condition(key: str, value: Any) -> str:
-    member = _member(key)
-    if value == "*":
-        return f"{member}:*"
-    if not isinstance(value, Mapping):
-        return f"{member} = {_literal(value)}"
-    parts = []
-    for op, operand in value.items():
-        if op in _OPERATORS:
-            parts.append(f"{member} {_OPERATORS[op]} {_literal(operand)}")
-        elif op in ("in", "nin"):
-            if not isinstance(operand, Sequence) or isinstance(operand, str) or not operand:
-                raise ValueError(f"{op!r} on {key!r} needs a non-empty list")
-            any_of = " OR ".join(f"{member} = {_literal(v)}" for v in operand)
-            parts.append(f"({any_of})" if op == "in" else f"NOT ({any_of})")
-        else:
-            raise ValueError(
-                f"filter operator {op!r} on {key!r} is not supported by mem0-stack "
-                "(supported: eq, ne, gt, gte, lt, lte, in, nin, and '*' for any value)"
-            )
-    return " AND ".join(parts)
-
-
-def _expression(filters: Mapping[str, Any]) -> str:
-    parts = []
-    for key, value in filters.items():
-        if key in ("AND", "OR", "NOT"):
-            if not isinstance(value, Sequence) or isinstance(value, str):
-                raise ValueError(f"{key} takes a list of filters")
-            inner = [f"({_expression(v)})" for v in value if v]
-            if not inner:
-                continue
-            if key == "NOT":
-                parts.append(" AND ".join(f"NOT {p}" for p in inner))
-            else:
-                parts.append("(" + f" {key} ".join(inner) + ")")
-        else:
-            parts.append(_condition(key, value))
-    return " AND ".join(parts)
-
-
-def filters_to_aip160(filters: Mapping[str, Any]) -> str:
-    """Translate a mem0 filter dict (without ``user_id``) into an AIP-160 expression.
-
-    ``{"agent_id": "a", "topic": {"in": ["x", "y"]}}`` becomes
-    ``agent_id = "a" AND (metadata.topic = "x" OR metadata.topic = "y")``. Keys that are
-    not memory fields are metadata keys; ``AND``/``OR``/``NOT`` take lists of filters.
-    """
-    return _expression(filters)
-
-
-def _scope(
-    method: str,
-    user_id: str | None,
-    agent_id: str | None,
-    run_id: str | None,
-    filters: Mapping[str, Any] | None,
-) -> tuple[str, str]:
-    """The parent and the AIP-160 filter for mem0's entity ids and filters."""
-    merged = dict(filters or {})
-    for key, value in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)):
-        if value is not None:
-            if merged.get(key, value) != value:
-                raise ValueError(f"{key} given twice with different values")
-            merged[key] = value
-    user = merged.pop("user_id", None)
-    if not isinstance(user, str) or not user.strip():
-        raise ValueError(
-            f"{method}() needs a user_id (argument or filters['user_id']): "
-            "mem0-stack keeps every memory under one user"
-        )
-    return user_name(user.strip()), filters_to_aip160(merged)
-
-
-def _memory_name(memory_id: str, user_id: str | None) -> str:
-    if memory_id.startswith("users/"):
-        return memory_id
-    if not user_id:
-        raise ValueError(
-            f"{memory_id!r} is not a memory name (users/<user>/memories/<id>); "
-            "pass user_id= as well to use a bare id"
-        )
-    return f"{user_name(user_id)}/memories/{memory_id}"
-
-
-def _messages(messages: Any) -> list[dict[str, Any]]:
-    if isinstance(messages, str):
-        return [{"role": "user", "content": messages}]
-    if isinstance(messages, Mapping):
-        return [dict(messages)]
-    return [dict(m) for m in messages]
-
-
-# Shaping results like mem0's
-
-
-def _time(stamp: timestamp_pb2.Timestamp) -> str | None:
-    if stamp.seconds == 0 and stamp.nanos == 0:
-        return None
-    return stamp.ToDatetime(tzinfo=UTC).isoformat()
-
-
-def memory_item(memory: memory_pb2.Memory, score: float | None = None) -> dict[str, Any]:
-    """A mem0 ``MemoryItem`` dict for a memory (``score`` only for search results)."""
-    item: dict[str, Any] = {
-        "id": memory.name,
-        "memory": memory.content,
-        "hash": memory.hash,
-        "metadata": json_format.MessageToDict(memory.metadata) or None,
-        "created_at": _time(memory.create_time),
-        "updated_at": _time(memory.update_time),
-        "user_id": memory.name.split("/")[1],
-    }
-    if score is not None:
-        item["score"] = score
-    for key in _SCOPE_FIELDS:
-        if value := getattr(memory, key):
-            item[key] = value
-    if memory.categories:
-        item["categories"] = list(memory.categories)
-    return item
-
-
-def _add_result(response: svc.AddMemoriesResponse) -> dict[str, Any]:
-    results = []
-    for event in response.events:
-        if event.type not in _EVENTS:
-            continue  # NOOP: the fact was already known; mem0 reports nothing either
-        entry = {
-            "id": event.memory.name,
-            "memory": event.memory.content,
-            "event": _EVENTS[event.type],
-        }
-        if event.type == memory_pb2.MemoryEvent.UPDATE:
-            entry["previous_memory"] = event.previous_content
-        if event.type == memory_pb2.MemoryEvent.SUPERSEDE:
-            entry["superseded"] = event.superseded_memory
-        results.append(entry)
-    if not response.warnings:
-        return {"results": results}
-    # Said twice: in the result for code that reads it, and as a Python warning for code
-    # written against mem0, which reads only "results" and would otherwise never learn
-    # that, for example, no fact was extracted because the server has no LLM.
-    for message in response.warnings:
-        warnings.warn(message, Mem0StackWarning, stacklevel=3)
-    return {"results": results, "warnings": list(response.warnings)}
+T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class Mem0StackWarning(UserWarning):
     """Something the server said about a call that did not fail it (see ``add``)."""
 
 
-def _history_item(revision: memory_pb2.MemoryRevision) -> dict[str, Any]:
-    name = revision.name.rsplit("/revisions/", 1)[0]
-    when = _time(revision.create_time)
-    return {
-        "id": revision.name,
-        "memory_id": name,
-        "old_memory": revision.content_before or None,
-        "new_memory": revision.content_after or None,
-        "event": _REVISION_EVENTS.get(revision.event, "UPDATE"),
-        "created_at": when,
-        "updated_at": when,
-        "is_deleted": revision.event == memory_pb2.MemoryRevision.DELETE,
-        "actor_id": revision.actor or None,
-        "role": None,
-    }
+def _warned(result: T) -> T:
+    # Said twice: in the result for code that reads it, and as a Python warning for code
+    # written against mem0, which reads only "results" and would otherwise never learn
+    # that, for example, no fact was extracted because the server has no LLM. stacklevel 3:
+    # the line that called the Memory method.
+    if isinstance(result, dict):
+        for message in result.get("warnings", ()):
+            warnings.warn(message, Mem0StackWarning, stacklevel=3)
+    return result
 
 
-def _not_found(error: Mem0StackError) -> bool:
-    return error.reason == ErrorReason.MEMORY_NOT_FOUND
+def _call(builder: Callable[P, Call[T]]) -> Callable[Concatenate[Memory, P], T]:
+    @made_from(builder, lambda result: result)
+    def method(self: Memory, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return _warned(self.client._run(builder(*args, **kwargs)))
+
+    return method
 
 
-def _limit(top_k: int | None, limit: int | None, default: int) -> int:
-    value = top_k if top_k is not None else limit if limit is not None else default
-    if value <= 0:
-        raise ValueError("top_k must be positive")
-    return value
+def _acall(
+    builder: Callable[P, Call[T]],
+) -> Callable[Concatenate[AsyncMemory, P], Coroutine[Any, Any, T]]:
+    @made_from(builder, lambda result: result)
+    async def method(self: AsyncMemory, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return _warned(await self.client._run(builder(*args, **kwargs)))
+
+    return method
 
 
-def _update_fields(text: str | None, data: str | None, metadata: Any) -> dict[str, Any]:
-    text = text if text is not None else data
-    if text is None and metadata is None:
-        raise ValueError("At least one of text or metadata must be provided.")
-    fields: dict[str, Any] = {}
-    if text is not None:
-        fields["content"] = text
-    if metadata is not None:
-        fields["metadata"] = metadata
-    return fields
+C = TypeVar("C", Client, AsyncClient)
 
 
-def _connection(target: str | None, api_key: str | None) -> tuple[str, str | None]:
-    return (
-        target or os.environ.get("MEM0STACK_TARGET") or DEFAULT_TARGET,
-        api_key if api_key is not None else os.environ.get("MEM0STACK_API_KEY"),
-    )
+class _Facade(Generic[C]):
+    """What Memory and AsyncMemory share: the client, made from arguments or environment."""
 
-
-class Memory:
-    """mem0's ``Memory`` (``add``, ``search``, ``get``, ``get_all``, ``update``,
-    ``delete``, ``delete_all``, ``history``) backed by a mem0-stack server.
-
-    ``target`` and ``api_key`` default to ``$MEM0STACK_TARGET`` (else localhost:50051)
-    and ``$MEM0STACK_API_KEY``.
-    """
+    _client_type: type[C]
 
     def __init__(
         self,
@@ -310,12 +86,14 @@ class Memory:
         *,
         tls: bool | TLSConfig | None = None,
         timeout: float = DEFAULT_TIMEOUT,
-        client: Client | None = None,
+        client: C | None = None,
     ) -> None:
         if client is None:
-            target, api_key = _connection(target, api_key)
-            client = Client(target, api_key, tls=tls, timeout=timeout)
-        self.client = client
+            target = target or os.environ.get("MEM0STACK_TARGET") or DEFAULT_TARGET
+            if api_key is None:
+                api_key = os.environ.get("MEM0STACK_API_KEY")
+            client = self._client_type(target, api_key, tls=tls, timeout=timeout)
+        self.client: C = client
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Self:
@@ -328,327 +106,43 @@ class Memory:
             timeout=config.get("timeout", DEFAULT_TIMEOUT),
         )
 
+
+class Memory(_Facade[Client], Closing):
+    """mem0's ``Memory`` (``add``, ``search``, ``get``, ``get_all``, ``update``,
+    ``delete``, ``delete_all``, ``history``) backed by a mem0-stack server.
+
+    ``target`` and ``api_key`` default to ``$MEM0STACK_TARGET`` (else localhost:50051)
+    and ``$MEM0STACK_API_KEY``; ``client`` is a ready :class:`~mem0stack.Client`.
+    """
+
+    _client_type = Client
+
     def close(self) -> None:
         self.client.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def add(
-        self,
-        messages: Any,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        infer: bool = True,
-        memory_type: str | None = None,
-        prompt: str | None = None,
-    ) -> dict[str, Any]:
-        """Remember a conversation (a string is one user message)."""
-        parent, _ = _scope("add", user_id, None, None, None)
-        response = self.client.add(
-            parent,
-            _messages(messages),
-            agent_id=agent_id or "",
-            run_id=run_id or "",
-            metadata=metadata,
-            infer=infer,
-            instructions=prompt or "",
-            memory_type=_MEMORY_TYPES[memory_type],
-        )
-        return _add_result(response)
-
-    def get(self, memory_id: str, *, user_id: str | None = None) -> dict[str, Any] | None:
-        """One memory, or ``None`` when there is none with that id."""
-        try:
-            return memory_item(self.client.get(_memory_name(memory_id, user_id)))
-        except Mem0StackError as error:
-            if _not_found(error):
-                return None
-            raise
-
-    def get_all(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        top_k: int | None = None,
-        limit: int | None = None,
-        show_expired: bool = False,
-    ) -> dict[str, Any]:
-        """Up to ``top_k`` (or ``limit``, default 100) memories, newest first."""
-        parent, where = _scope("get_all", user_id, agent_id, run_id, filters)
-        count = _limit(top_k, limit, 100)
-        results = []
-        for memory in self.client.iter_memories(
-            parent, filter=where, page_size=min(count, 1000), show_expired=show_expired
-        ):
-            results.append(memory_item(memory))
-            if len(results) == count:
-                break
-        return {"results": results}
-
-    def search(
-        self,
-        query: str,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        top_k: int | None = None,
-        limit: int | None = None,
-        threshold: float | None = None,
-        show_expired: bool = False,
-    ) -> dict[str, Any]:
-        """The memories most relevant to ``query``, best first, each with its ``score``."""
-        parent, where = _scope("search", user_id, agent_id, run_id, filters)
-        results = self.client.search(
-            parent,
-            query,
-            filter=where,
-            top_k=min(_limit(top_k, limit, 20), 100),
-            min_score=threshold,
-            show_expired=show_expired,
-        )
-        return {"results": [memory_item(r.memory, r.score) for r in results]}
-
-    def update(
-        self,
-        memory_id: str,
-        data: str | None = None,
-        *,
-        text: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        user_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Change a memory's text and/or metadata."""
-        fields = _update_fields(text, data, metadata)
-        name = _memory_name(memory_id, user_id)
-        try:
-            self.client.update(name, **fields)
-        except Mem0StackError as error:
-            if _not_found(error):
-                raise ValueError(f"Memory with id {memory_id} not found") from error
-            raise
-        return {"message": "Memory updated successfully!"}
-
-    def delete(self, memory_id: str, *, user_id: str | None = None) -> dict[str, Any]:
-        """Delete one memory (its history stays readable)."""
-        try:
-            self.client.delete(_memory_name(memory_id, user_id))
-        except Mem0StackError as error:
-            if _not_found(error):
-                raise ValueError(f"Memory with id {memory_id} not found") from error
-            raise
-        return {"message": "Memory deleted successfully!"}
-
-    def delete_all(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Delete every memory of the user (narrowed by agent_id/run_id when given)."""
-        parent, where = _scope("delete_all", user_id, agent_id, run_id, None)
-        self.client.delete_all(parent, filter=where)
-        return {"message": "Memories deleted successfully!"}
-
-    def history(self, memory_id: str, *, user_id: str | None = None) -> list[dict[str, Any]]:
-        """Every change of a memory, oldest first."""
-        name = _memory_name(memory_id, user_id)
-        try:
-            return [_history_item(r) for r in self.client.iter_revisions(name)]
-        except Mem0StackError as error:
-            if _not_found(error):
-                return []
-            raise
+    add = _call(mem0.add)
+    get = _call(mem0.get)
+    get_all = _call(mem0.get_all)
+    search = _call(mem0.search)
+    update = _call(mem0.update)
+    delete = _call(mem0.delete)
+    delete_all = _call(mem0.delete_all)
+    history = _call(mem0.history)
 
 
-class AsyncMemory:
+class AsyncMemory(_Facade[AsyncClient], AsyncClosing):
     """mem0's ``AsyncMemory``: :class:`Memory` for asyncio code."""
 
-    def __init__(
-        self,
-        target: str | None = None,
-        api_key: str | None = None,
-        *,
-        tls: bool | TLSConfig | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        client: AsyncClient | None = None,
-    ) -> None:
-        if client is None:
-            target, api_key = _connection(target, api_key)
-            client = AsyncClient(target, api_key, tls=tls, timeout=timeout)
-        self.client = client
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Self:
-        """As :meth:`Memory.from_config`."""
-        return cls(
-            config.get("target"),
-            config.get("api_key"),
-            timeout=config.get("timeout", DEFAULT_TIMEOUT),
-        )
+    _client_type = AsyncClient
 
     async def close(self) -> None:
         await self.client.close()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def add(
-        self,
-        messages: Any,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        infer: bool = True,
-        memory_type: str | None = None,
-        prompt: str | None = None,
-    ) -> dict[str, Any]:
-        """As :meth:`Memory.add`."""
-        parent, _ = _scope("add", user_id, None, None, None)
-        response = await self.client.add(
-            parent,
-            _messages(messages),
-            agent_id=agent_id or "",
-            run_id=run_id or "",
-            metadata=metadata,
-            infer=infer,
-            instructions=prompt or "",
-            memory_type=_MEMORY_TYPES[memory_type],
-        )
-        return _add_result(response)
-
-    async def get(self, memory_id: str, *, user_id: str | None = None) -> dict[str, Any] | None:
-        """As :meth:`Memory.get`."""
-        try:
-            return memory_item(await self.client.get(_memory_name(memory_id, user_id)))
-        except Mem0StackError as error:
-            if _not_found(error):
-                return None
-            raise
-
-    async def get_all(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        top_k: int | None = None,
-        limit: int | None = None,
-        show_expired: bool = False,
-    ) -> dict[str, Any]:
-        """As :meth:`Memory.get_all`."""
-        parent, where = _scope("get_all", user_id, agent_id, run_id, filters)
-        count = _limit(top_k, limit, 100)
-        results = []
-        async for memory in self.client.iter_memories(
-            parent, filter=where, page_size=min(count, 1000), show_expired=show_expired
-        ):
-            results.append(memory_item(memory))
-            if len(results) == count:
-                break
-        return {"results": results}
-
-    async def search(
-        self,
-        query: str,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        filters: Mapping[str, Any] | None = None,
-        top_k: int | None = None,
-        limit: int | None = None,
-        threshold: float | None = None,
-        show_expired: bool = False,
-    ) -> dict[str, Any]:
-        """As :meth:`Memory.search`."""
-        parent, where = _scope("search", user_id, agent_id, run_id, filters)
-        results = await self.client.search(
-            parent,
-            query,
-            filter=where,
-            top_k=min(_limit(top_k, limit, 20), 100),
-            min_score=threshold,
-            show_expired=show_expired,
-        )
-        return {"results": [memory_item(r.memory, r.score) for r in results]}
-
-    async def update(
-        self,
-        memory_id: str,
-        data: str | None = None,
-        *,
-        text: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        user_id: str | None = None,
-    ) -> dict[str, Any]:
-        """As :meth:`Memory.update`."""
-        fields = _update_fields(text, data, metadata)
-        name = _memory_name(memory_id, user_id)
-        try:
-            await self.client.update(name, **fields)
-        except Mem0StackError as error:
-            if _not_found(error):
-                raise ValueError(f"Memory with id {memory_id} not found") from error
-            raise
-        return {"message": "Memory updated successfully!"}
-
-    async def delete(self, memory_id: str, *, user_id: str | None = None) -> dict[str, Any]:
-        """As :meth:`Memory.delete`."""
-        try:
-            await self.client.delete(_memory_name(memory_id, user_id))
-        except Mem0StackError as error:
-            if _not_found(error):
-                raise ValueError(f"Memory with id {memory_id} not found") from error
-            raise
-        return {"message": "Memory deleted successfully!"}
-
-    async def delete_all(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-    ) -> dict[str, Any]:
-        """As :meth:`Memory.delete_all`."""
-        parent, where = _scope("delete_all", user_id, agent_id, run_id, None)
-        await self.client.delete_all(parent, filter=where)
-        return {"message": "Memories deleted successfully!"}
-
-    async def history(self, memory_id: str, *, user_id: str | None = None) -> list[dict[str, Any]]:
-        """As :meth:`Memory.history`."""
-        name = _memory_name(memory_id, user_id)
-        try:
-            return [_history_item(r) async for r in self.client.iter_revisions(name)]
-        except Mem0StackError as error:
-            if _not_found(error):
-                return []
-            raise
+    add = _acall(mem0.add)
+    get = _acall(mem0.get)
+    get_all = _acall(mem0.get_all)
+    search = _acall(mem0.search)
+    update = _acall(mem0.update)
+    delete = _acall(mem0.delete)
+    delete_all = _acall(mem0.delete_all)
+    history = _acall(mem0.history)

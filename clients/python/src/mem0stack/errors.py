@@ -27,6 +27,7 @@ DOMAIN = "mem0stack.dev"
 """The ``ErrorInfo.domain`` of every error the server raises."""
 
 _DETAILS_KEY = "grpc-status-details-bin"
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
 @dataclass(frozen=True)
@@ -75,15 +76,23 @@ class Mem0StackError(Exception):
         result = cls(code=code, message=message or "")
         for key, value in trailers or ():
             if key == _DETAILS_KEY and isinstance(value, bytes):
-                result._read_status(value)
+                status = status_pb2.Status()
+                try:
+                    status.ParseFromString(value)
+                except Exception:  # a garbled trailer must not hide the error itself
+                    continue
+                result._read_details(status)
         return result
 
-    def _read_status(self, blob: bytes) -> None:
-        status = status_pb2.Status()
-        try:
-            status.ParseFromString(blob)
-        except Exception:  # a garbled trailer must not hide the error itself
-            return
+    @classmethod
+    def from_status(cls, status: status_pb2.Status) -> Mem0StackError:
+        """The error a ``google.rpc.Status`` describes, e.g. a failed operation's ``error``."""
+        code = _CODES.get(status.code, grpc.StatusCode.UNKNOWN)
+        result = cls(code=code, message=status.message)
+        result._read_details(status)
+        return result
+
+    def _read_details(self, status: status_pb2.Status) -> None:
         for detail in status.details:
             if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
                 info = error_details_pb2.ErrorInfo()

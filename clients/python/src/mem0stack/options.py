@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
+
+from mem0stack.errors import Mem0StackError
 
 __all__ = ["DEFAULT_TARGET", "DEFAULT_TIMEOUT", "RetryPolicy", "TLSConfig"]
 
@@ -77,6 +80,31 @@ class RetryPolicy:
 
 
 NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+class Attempts:
+    """The attempts of one call: its deadline, and whether and when to try again."""
+
+    def __init__(self, policy: RetryPolicy, timeout: float) -> None:
+        self.policy = policy
+        self.deadline = time.monotonic() + timeout
+        self.attempt = 1
+
+    def remaining(self) -> float:
+        """Seconds left for the next attempt."""
+        return max(self.deadline - time.monotonic(), 0.0)
+
+    def retry_after(self, exc: grpc.RpcError) -> float:
+        """Seconds to wait before retrying the attempt that failed with ``exc``; raises
+        its :class:`~mem0stack.errors.Mem0StackError` when the call gives up."""
+        error = Mem0StackError.from_rpc_error(exc)
+        wait = self.policy.wait_before_retry(
+            error.code, error.retry_delay, self.attempt, self.deadline - time.monotonic()
+        )
+        if wait is None:
+            raise error from exc
+        self.attempt += 1
+        return wait
 
 
 def is_loopback(target: str) -> bool:
