@@ -20,11 +20,14 @@ import (
 
 // Client is a connection to a mem0-stack server. It is safe for concurrent use.
 //
-// Every RPC of v1.MemoryServiceClient is available on it (the client embeds the generated
-// one, so client.ListMemories(ctx, req) works), with the client's deadline, API key and
-// retries applied; the helpers (Create, Add, Search, List, ...) build the requests.
+// Every RPC of every service of mem0stack.v1 is a method of Client: it embeds the generated
+// v1.MemoryServiceClient and v1.GraphServiceClient, so client.ListMemories(ctx, req) and
+// client.ListEntities(ctx, req) work, with the client's deadline, API key and retries
+// applied. The helpers (Create, Add, Search, List, WaitOperation, Entities, ...) build the
+// requests.
 type Client struct {
 	v1.MemoryServiceClient
+	v1.GraphServiceClient
 	conn *grpc.ClientConn
 	opts options
 }
@@ -65,6 +68,7 @@ func New(target string, opts ...Option) (*Client, error) {
 	}
 	c.conn = conn
 	c.MemoryServiceClient = v1.NewMemoryServiceClient(conn)
+	c.GraphServiceClient = v1.NewGraphServiceClient(conn)
 	return c, nil
 }
 

@@ -27,7 +27,10 @@ type AddOptions struct {
 	// Infer false stores each message verbatim; nil means the server's default (true).
 	Infer        *bool
 	Instructions string
-	RequestID    string
+	// AsyncMode makes the server answer at once with the name of an operation
+	// (AddMemoriesResponse.Operation) and do the work in the background; see WaitOperation.
+	AsyncMode bool
+	RequestID string
 }
 
 // Add turns a conversation into memories of user and reports what happened to each fact.
@@ -48,6 +51,7 @@ func (c *Client) Add(ctx context.Context, user string, messages []*v1.Message, o
 		Categories:   opts.Categories,
 		Infer:        opts.Infer,
 		Instructions: opts.Instructions,
+		AsyncMode:    opts.AsyncMode,
 		RequestId:    opts.RequestID,
 	})
 }
