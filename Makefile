@@ -42,18 +42,19 @@ test-unit: setup ## Run the unit tests only
 test-integration: setup ## Run the integration tests only
 	$(BIN)/python -m pytest tests/integration
 
-lint: setup ## buf lint and format check, ruff, mypy --strict
+lint: setup proto-deps ## buf lint, format and breaking-change checks, ruff, mypy --strict
 	$(BIN)/buf lint
 	$(BIN)/buf format --diff --exit-code --path proto/mem0stack
-	$(BIN)/ruff check server tests scripts gateway/mcp
-	$(BIN)/ruff format --check server tests scripts gateway/mcp
+	VENV=$(VENV) scripts/check_breaking.sh
+	$(BIN)/ruff check server tests bench scripts gateway/mcp
+	$(BIN)/ruff format --check server tests bench scripts gateway/mcp
 	$(BIN)/mypy
 	cd gateway/mcp && $(CURDIR)/$(BIN)/mypy
 
 fmt: setup ## Format proto and Python sources
 	$(BIN)/buf format -w --path proto/mem0stack
-	$(BIN)/ruff format server tests scripts gateway/mcp
-	$(BIN)/ruff check --fix server tests scripts gateway/mcp
+	$(BIN)/ruff format server tests bench scripts gateway/mcp
+	$(BIN)/ruff check --fix server tests bench scripts gateway/mcp
 
 proto-deps: $(STAMP) ## Lay out the google/api and google/rpc protos from the pinned wheel
 	$(BIN)/python scripts/vendor_googleapis.py proto/third_party/googleapis

@@ -5,8 +5,8 @@ IMPORT_MEMORIES ?= 50000
 # their results.
 #
 # mem0ai needs protobuf < 7, so it lives in its own environment, .venv-mem0, installed
-# from tests/bench/requirements-mem0.txt (every package pinned; no torch: mem0 embeds
-# through tests/bench/embed_server.py, which serves mem0-stack's own ONNX embeddings).
+# from bench/requirements-mem0.txt (every package pinned; no torch: mem0 embeds
+# through bench/embed_server.py, which serves mem0-stack's own ONNX embeddings).
 
 MEM0_VENV := .venv-mem0
 MEM0_STAMP := $(MEM0_VENV)/.installed-stamp
@@ -20,9 +20,9 @@ SCALE_EF_SEARCH ?= 40,100,200,400
 
 .PHONY: bench-setup bench bench-server bench-compare bench-locomo bench-scale
 
-$(MEM0_STAMP): tests/bench/requirements-mem0.txt
+$(MEM0_STAMP): bench/requirements-mem0.txt
 	test -x $(MEM0_VENV)/bin/python || $(PYTHON) -m venv $(MEM0_VENV)
-	$(MEM0_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r tests/bench/requirements-mem0.txt
+	$(MEM0_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r bench/requirements-mem0.txt
 	touch $@
 
 bench-setup: setup $(MEM0_STAMP) ## Create .venv-mem0 (mem0ai 2.2.1, pinned) for the comparisons
@@ -31,16 +31,16 @@ bench: bench-setup ## Run the whole benchmark suite (long: the 1M scale test alo
 	$(MAKE) --no-print-directory bench-server bench-import bench-compare bench-locomo bench-scale
 
 bench-server: setup ## mem0-stack alone: 10,000 memories, 1,000 searches per mode
-	$(BIN)/python -m tests.bench.bench_server --data $(LOCOMO_DATA)
+	$(BIN)/python -m bench.bench_server --data $(LOCOMO_DATA)
 
 bench-import: setup ## ImportMemories throughput beside the embedder's raw batch throughput (IMPORT_MEMORIES)
-	$(BIN)/python -m tests.bench.bench_import --memories $(IMPORT_MEMORIES) --data $(LOCOMO_DATA)
+	$(BIN)/python -m bench.bench_import --memories $(IMPORT_MEMORIES) --data $(LOCOMO_DATA)
 
 bench-compare: bench-setup ## mem0-stack vs mem0: add latency, ingest throughput, search at BENCH_SIZES
-	$(BIN)/python -m tests.bench.bench_compare --data $(LOCOMO_DATA) --sizes $(BENCH_SIZES) --json $(BENCH_OUT)/compare.json
+	$(BIN)/python -m bench.bench_compare --data $(LOCOMO_DATA) --sizes $(BENCH_SIZES) --json $(BENCH_OUT)/compare.json
 
 bench-locomo: bench-setup ## LoCoMo retrieval quality (recall@1/5/10 per category) of mem0-stack and mem0
-	$(BIN)/python -m tests.bench.bench_locomo --data $(LOCOMO_DATA) --json $(BENCH_OUT)/locomo.json
+	$(BIN)/python -m bench.bench_locomo --data $(LOCOMO_DATA) --json $(BENCH_OUT)/locomo.json
 
 bench-scale: setup ## mem0-stack at SCALE_MEMORIES: search p50/p99, HNSW recall@10, index build time and size
-	$(BIN)/python -m tests.bench.bench_scale --memories $(SCALE_MEMORIES) --ef-search $(SCALE_EF_SEARCH) --json $(BENCH_OUT)/scale.json
+	$(BIN)/python -m bench.bench_scale --memories $(SCALE_MEMORIES) --ef-search $(SCALE_EF_SEARCH) --json $(BENCH_OUT)/scale.json

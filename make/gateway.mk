@@ -33,4 +33,4 @@ run-gateway: setup ## Run Envoy alone (REST and gRPC on localhost:8080) in front
 	VENV=$(VENV) gateway/run_envoy.sh
 
 bench-gateway: setup ## What REST through Envoy adds to SearchMemories at 10,000 memories (docs/benchmarks.md)
-	$(BIN)/python -m tests.bench.bench_gateway
+	$(BIN)/python -m bench.bench_gateway

@@ -17,4 +17,4 @@ neo4j: neo4j-launcher ## Run Neo4j for development on bolt://127.0.0.1:7687 (dat
 	deploy/neo4j/run.sh --data $(NEO4J_DATA) --port $(NEO4J_PORT)
 
 bench-graph: setup neo4j-launcher ## Benchmark graph memory (add latency on/off, queries over 100,000 relations)
-	$(BIN)/python -m tests.bench.bench_graph
+	$(BIN)/python -m bench.bench_graph

@@ -10,7 +10,7 @@ import pytest
 
 from mem0stack.v1 import memory_service_pb2 as svc
 from mem0stack.v1.memory_pb2 import Memory
-from mem0stack_server.core import search as search_sql
+from mem0stack_server.store import search as search_sql
 from tests.support.errors import details_of
 
 pytestmark = pytest.mark.asyncio

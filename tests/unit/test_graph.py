@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from mem0stack_server.app.graph.extraction import parse_contradicted, parse_extraction
 from mem0stack_server.domain.errors import DomainError
-from mem0stack_server.graph import filter as graph_filter
-from mem0stack_server.graph import resolve
-from mem0stack_server.graph.extraction import parse_contradicted, parse_extraction
-from mem0stack_server.graph.model import USER, ExtractedRelation
+from mem0stack_server.domain.graph import resolve
+from mem0stack_server.domain.graph.model import USER, ExtractedRelation
 from mem0stack_server.llm import OutputShapeError
+from mem0stack_server.store import graph_filter as graph_filter
 
 Candidate = resolve.Candidate
 

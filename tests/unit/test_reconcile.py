@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from mem0stack_server.core.extraction import Fact, parse_facts
-from mem0stack_server.core.reconcile import IdMap, parse_decisions
+from mem0stack_server.app.inference.extraction import Fact, parse_facts
+from mem0stack_server.app.inference.reconcile import IdMap, parse_decisions
 from mem0stack_server.llm import OutputShapeError
 
 PARIS, COFFEE, SUSHI = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()

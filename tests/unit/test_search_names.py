@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mem0stack_server.core.search import MAX_NAMES, query_names
+from mem0stack_server.store.search import MAX_NAMES, query_names
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import sys
 import types
@@ -567,50 +568,25 @@ def import_command(
         sys.exit(1)
 
 
-@cli.command("mcp")
-@click.option("--user", envvar="MEM0STACK_USER", help="The user whose memories the tools reach.")
-@click.option(
-    "--server",
-    envvar=["MEM0STACK_SERVER", "MEM0STACK_TARGET"],
-    default="localhost:50051",
-    show_default=True,
-    help="The memory server's gRPC address (env MEM0STACK_SERVER).",
-)
-@_api_key
-@click.option("--tls/--no-tls", default=None, help="Force TLS to the server on or off.")
-@click.option("--http", is_flag=True, help="Serve streamable HTTP instead of stdio.")
-@click.option("--host", envvar="MEM0STACK_MCP_HOST", default="127.0.0.1", show_default=True)
-@click.option("--port", envvar="MEM0STACK_MCP_PORT", type=int, default=8765, show_default=True)
-def mcp_command(
-    user: str | None,
-    server: str,
-    api_key: str | None,
-    tls: bool | None,
-    http: bool,
-    host: str,
-    port: int,
-) -> None:
-    """Run the MCP bridge: memory tools for AI assistants (see docs/mcp.md).
+def _add_plugin_commands() -> None:
+    """Commands other installed packages contribute (entry point group ``mem0stack.commands``).
 
-    \b
-    Examples:
-      mem0stack mcp --user alice                  # stdio, for desktop assistants
-      mem0stack mcp --http --port 8765            # http://127.0.0.1:8765/mcp; callers send
-                                                  # Authorization and X-Mem0stack-User headers
+    The MCP bridge (``gateway/mcp``) adds ``mcp`` this way: it is a client of the server, so
+    the server's package does not import it. Without the bridge, ``mem0stack mcp`` says how
+    to install it.
     """
-    try:
-        import mem0stack_mcp
-    except ImportError as exc:
-        raise click.ClickException(
-            "the MCP bridge is not installed: pip install gateway/mcp"
-        ) from exc
-    try:
-        config = mem0stack_mcp.BridgeConfig(
-            server=server, api_key=api_key, user=user, tls=tls, http=http, host=host, port=port
-        )
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
-    mem0stack_mcp.run(config)
+    for entry in importlib.metadata.entry_points(group="mem0stack.commands"):
+        cli.add_command(entry.load(), entry.name)
+    if "mcp" not in cli.commands:
+
+        @cli.command("mcp", context_settings={"ignore_unknown_options": True})
+        @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+        def mcp_missing(args: tuple[str, ...]) -> None:
+            """Run the MCP bridge (not installed here: pip install gateway/mcp)."""
+            raise click.ClickException("the MCP bridge is not installed: pip install gateway/mcp")
+
+
+_add_plugin_commands()
 
 
 if __name__ == "__main__":

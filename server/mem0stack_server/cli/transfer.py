@@ -153,12 +153,6 @@ async def export_memories(
 
 
 @dataclass
-class ParsedLine:
-    line: int
-    request: streams_pb2.ImportMemoriesRequest
-
-
-@dataclass
 class ImportReport:
     imported: int = 0
     skipped: int = 0

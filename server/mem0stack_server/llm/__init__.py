@@ -3,7 +3,7 @@
 ``LLMClient`` adds what the anchors' users asked for: timeouts, retries with backoff and
 jitter that honour Retry-After, a circuit breaker, a cap on concurrent requests, token
 counts, structured outputs where the endpoint has them and tolerant parsing where it has not.
-Prompts and what the answers mean live in ``mem0stack_server.core``.
+Prompts and what the answers mean live in ``mem0stack_server.app.inference``.
 """
 
 from mem0stack_server.llm.client import JsonTask, LLMClient, LLMConfig, Usage, from_settings

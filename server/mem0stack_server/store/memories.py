@@ -1,23 +1,28 @@
 """SQL for memories, their revisions and idempotent responses.
 
-Only this module writes SQL for those tables. Every write of a memory also writes its
-revision in the same transaction; triggers add the change-feed event, so history and the
-Watch feed can never disagree with the data.
+Only the storage package writes SQL; this module owns these tables (search statements
+are built in :mod:`.search`, the change feed's in :mod:`.events`). Every write of a memory
+also writes its revision in the same transaction; triggers add the change-feed event, so
+history and the Watch feed can never disagree with the data.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 import numpy as np
 
+from mem0stack.v1 import memory_service_pb2 as svc
 from mem0stack_server.context import time_left
+from mem0stack_server.domain.filter import Node
+from mem0stack_server.domain.records import NewMemory, Revision
+from mem0stack_server.store.filter_sql import compile_filter
+from mem0stack_server.store.sql import Params
 
 MEMORY_COLUMNS = (
     "id, user_id, agent_id, run_id, actor_id, role, memory_type, content, hash, metadata, "
@@ -31,65 +36,33 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 """
 
 
-@dataclass(frozen=True)
-class NewMemory:
-    """A memory about to be inserted; every value is already validated."""
+#: Runs inside the transaction of an AddMemories' changes, with its response (a background
+#: operation records its result there, so the two commit together).
+Finish = Callable[[asyncpg.Connection, svc.AddMemoriesResponse], Awaitable[None]]
 
-    id: uuid.UUID
-    user_id: str
-    content: str
-    hash: str
-    embedding: np.ndarray
-    agent_id: str = ""
-    run_id: str = ""
-    actor_id: str = ""
-    role: str = ""
-    memory_type: str = "SEMANTIC"
-    metadata: dict[str, Any] | None = None
-    categories: Sequence[str] = ()
-    create_time: datetime | None = None
-    expire_time: datetime | None = None
-    event_time: datetime | None = None
-    # Kept from the source system on import; a fresh memory is ACTIVE and created now.
-    update_time: datetime | None = None
-    state: str = "ACTIVE"
-    source_id: str = ""
-
-    def row(self, now: datetime) -> dict[str, Any]:
-        """The row this memory became when inserted at ``now``, without reading it back."""
-        return {
-            "id": self.id,
-            "user_id": self.user_id,
-            "agent_id": self.agent_id,
-            "run_id": self.run_id,
-            "actor_id": self.actor_id,
-            "role": self.role,
-            "memory_type": self.memory_type,
-            "content": self.content,
-            "hash": self.hash,
-            "metadata": self.metadata or {},
-            "categories": list(self.categories),
-            "state": self.state,
-            "superseded_by": None,
-            "version": 1,
-            "create_time": self.create_time or now,
-            "update_time": self.update_time or self.create_time or now,
-            "expire_time": self.expire_time,
-            "event_time": self.event_time,
-        }
+# order_by value -> (column, descending)
+ORDERS = {
+    "create_time desc": ("create_time", True),
+    "create_time": ("create_time", False),
+    "create_time asc": ("create_time", False),
+    "update_time desc": ("update_time", True),
+    "update_time": ("update_time", False),
+    "update_time asc": ("update_time", False),
+}
 
 
-@dataclass(frozen=True)
-class Revision:
-    """One history entry to record alongside a change."""
-
-    memory_id: uuid.UUID
-    user_id: str
-    event: str
-    content_before: str = ""
-    content_after: str = ""
-    metadata_before: dict[str, Any] | None = None
-    metadata_after: dict[str, Any] | None = None
+def memory_filter(
+    node: Node | None, params: Params, *, show_expired: bool, column_prefix: str = ""
+) -> str:
+    """The caller's filter plus the defaults: live (ACTIVE) and, unless ``show_expired``,
+    unexpired memories. A filter that names ``state`` replaces the first default."""
+    compiled = compile_filter(node, params, column_prefix=column_prefix)
+    parts = [compiled.sql]
+    if "state" not in compiled.fields:
+        parts.append(f"{column_prefix}state = 'ACTIVE'")
+    if not show_expired:
+        parts.append(f"({column_prefix}expire_time IS NULL OR {column_prefix}expire_time > now())")
+    return " AND ".join(parts)
 
 
 class MemoryStore:
@@ -127,9 +100,88 @@ class MemoryStore:
         return row
 
     async def fetch(self, sql: str, params: Sequence[Any]) -> list[asyncpg.Record]:
-        """Run a read built by the engine (list and search queries)."""
+        """Run a read built in this package (the search statements)."""
         rows: list[asyncpg.Record] = await self.pool.fetch(sql, *params, timeout=self._t())
         return rows
+
+    async def list_page(
+        self,
+        user_id: str,
+        node: Node | None,
+        *,
+        show_expired: bool,
+        order: str,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> list[asyncpg.Record]:
+        """Up to ``limit`` memories in ``order`` (a key of :data:`ORDERS`), after the
+        (time, id) key of the previous page's last one."""
+        column, descending = ORDERS[order]
+        params = Params()
+        conditions = [
+            f"user_id = {params.add(user_id)}",
+            memory_filter(node, params, show_expired=show_expired),
+        ]
+        if after is not None:
+            op = "<" if descending else ">"
+            conditions.append(
+                f"({column}, id) {op} ({params.add(after[0])}, {params.add(after[1])})"
+            )
+        direction = "DESC" if descending else "ASC"
+        sql = (
+            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE {' AND '.join(conditions)} "
+            f"ORDER BY {column} {direction}, id {direction} LIMIT {params.add(limit)}"
+        )
+        rows: list[asyncpg.Record] = await self.pool.fetch(sql, *params, timeout=self._t())
+        return rows
+
+    async def scored_by_ids(
+        self,
+        user_id: str,
+        vector: np.ndarray,
+        ids: Sequence[uuid.UUID],
+        min_score: float,
+        node: Node | None,
+        *,
+        show_expired: bool,
+    ) -> list[asyncpg.Record]:
+        """The memories ``ids`` that pass the filter and ``min_score``, with ``score``."""
+        params = Params()
+        distance = f"(embedding <=> {params.add(vector)})"
+        sql = f"""SELECT {MEMORY_COLUMNS}, 1 - {distance} AS score FROM memories
+            WHERE user_id = {params.add(user_id)} AND id = ANY({params.add(list(ids))}::uuid[])
+              AND 1 - {distance} >= {params.add(min_score)}
+              AND {memory_filter(node, params, show_expired=show_expired)}"""
+        rows: list[asyncpg.Record] = await self.pool.fetch(sql, *params, timeout=self._t())
+        return rows
+
+    async def export_rows(
+        self,
+        user_id: str,
+        node: Node | None,
+        after: tuple[datetime, uuid.UUID] | None,
+        *,
+        include_embeddings: bool,
+    ) -> AsyncIterator[asyncpg.Record]:
+        """Every memory of the user the filter selects (any state), oldest first, after the
+        (create_time, id) key, read from one REPEATABLE READ snapshot."""
+        params = Params()
+        conditions = [f"user_id = {params.add(user_id)}", compile_filter(node, params).sql]
+        if after is not None:
+            conditions.append(
+                f"(create_time, id) > ({params.add(after[0])}, {params.add(after[1])})"
+            )
+        embedding = ", embedding" if include_embeddings else ""
+        sql = (
+            f"SELECT {MEMORY_COLUMNS}{embedding} FROM memories "
+            f"WHERE {' AND '.join(conditions)} ORDER BY create_time, id"
+        )
+        async with (
+            self.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            async for row in conn.cursor(sql, *params, prefetch=500):
+                yield row
 
     async def imported_sources(self, user_id: str, source_ids: Sequence[str]) -> set[str]:
         """Which of ``source_ids`` the user already has memories from."""
@@ -343,27 +395,49 @@ class MemoryStore:
         row: asyncpg.Record = await conn.fetchrow(sql, *params, timeout=self._t())
         return row
 
-    async def delete_where(
+    async def delete_ids(
         self,
         conn: asyncpg.Connection,
-        where_sql: str,
-        params: Sequence[Any],
+        user_id: str,
+        ids: Sequence[uuid.UUID],
         actor: str,
         request_id: str,
     ) -> int:
-        """Delete every memory matching ``where_sql``, recording a DELETE revision for each.
+        """Delete the user's memories ``ids`` (those that exist), with their revisions."""
+        params = Params()
+        where = f"user_id = {params.add(user_id)} AND id = ANY({params.add(list(ids))}::uuid[])"
+        return await self._delete(conn, where, params, actor, request_id)
+
+    async def delete_matching(
+        self,
+        conn: asyncpg.Connection,
+        user_id: str,
+        node: Node | None,
+        actor: str,
+        request_id: str,
+    ) -> int:
+        """Delete every memory of the user the filter selects, whatever its state."""
+        params = Params()
+        where = f"user_id = {params.add(user_id)} AND {compile_filter(node, params).sql}"
+        return await self._delete(conn, where, params, actor, request_id)
+
+    async def _delete(
+        self, conn: asyncpg.Connection, where: str, params: Params, actor: str, request_id: str
+    ) -> int:
+        """Delete every memory matching ``where``, recording a DELETE revision for each.
 
         One statement however many rows match: "delete all" really deletes all.
         """
-        n = len(params)
         sql = f"""
             WITH deleted AS (
-                DELETE FROM memories WHERE {where_sql}
+                DELETE FROM memories WHERE {where}
                 RETURNING id, user_id, content, metadata)
             INSERT INTO memory_revisions (memory_id, user_id, event, content_before,
                                           metadata_before, actor, request_id)
-            SELECT id, user_id, 'DELETE', content, metadata, ${n + 1}, ${n + 2} FROM deleted"""
-        status: str = await conn.execute(sql, *params, actor, request_id, timeout=self._t())
+            SELECT id, user_id, 'DELETE', content, metadata, {params.add(actor)},
+                   {params.add(request_id)}
+            FROM deleted"""
+        status: str = await conn.execute(sql, *params, timeout=self._t())
         return int(status.rsplit(" ", 1)[1])
 
     async def lock_for_change(

@@ -1,0 +1,298 @@
+"""Assemble and run the gRPC server: storage, embedder, services, health, reflection."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import signal
+from dataclasses import dataclass
+from datetime import timedelta
+
+import asyncpg
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+from opentelemetry.instrumentation.grpc import filters as otel_filters
+from prometheus_client import start_http_server
+
+from mem0stack.v1 import (
+    graph_service_pb2,
+    graph_service_pb2_grpc,
+    memory_service_pb2,
+    memory_service_pb2_grpc,
+)
+from mem0stack_server.app.adding import AddMemories, MemoryAdder
+from mem0stack_server.app.embedding import Embeddings
+from mem0stack_server.app.graph import GraphMemory, queue_extraction
+from mem0stack_server.app.idempotency import Idempotency
+from mem0stack_server.app.inference.pipeline import InferencePipeline
+from mem0stack_server.app.memories import Memories
+from mem0stack_server.app.operations import Operations
+from mem0stack_server.app.search import Search
+from mem0stack_server.auth.authenticator import Authenticator
+from mem0stack_server.config import Settings
+from mem0stack_server.embed import Embedder, create_embedder
+from mem0stack_server.embed._batcher import set_batch_observer
+from mem0stack_server.llm import LLMClient
+from mem0stack_server.llm import from_settings as llm_from_settings
+from mem0stack_server.obs import metrics
+from mem0stack_server.store.database import create_pool, migrate
+from mem0stack_server.store.events import EventStore, FeedListener
+from mem0stack_server.store.keys import KeyStore
+from mem0stack_server.store.memories import MemoryStore
+from mem0stack_server.store.operations import OperationStore
+from mem0stack_server.transport.graph_servicer import GraphServicer
+from mem0stack_server.transport.interceptors import (
+    AuthInterceptor,
+    ErrorInterceptor,
+    ObservabilityInterceptor,
+)
+from mem0stack_server.transport.memory_servicer import MemoryServicer
+
+log = logging.getLogger("mem0stack.server")
+
+SERVICE_NAME = memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"].full_name
+GRAPH_SERVICE_NAME = graph_service_pb2.DESCRIPTOR.services_by_name["GraphService"].full_name
+
+
+# Health probes would drown real traces, and a span per hours-long server stream says
+# little (the instrumentation also fails to detach its context when a client cancels one).
+_TRACED = otel_filters.negate(
+    otel_filters.any_of(
+        otel_filters.health_check(),
+        otel_filters.method_name("WatchMemories"),
+        otel_filters.method_name("ExportMemories"),
+    )
+)
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    return create_embedder(
+        settings.embedder,
+        model=settings.embedding_model,
+        base_url=settings.embedding_base_url,
+        api_key=settings.embedding_api_key.get_secret_value()
+        if settings.embedding_api_key
+        else None,
+        dimensions=settings.embedding_dimensions,
+        timeout_s=settings.embedding_timeout_s,
+        batch_size=settings.embedding_batch_size,
+        cache_size=settings.embedding_cache_size,
+        int8_queries=settings.embedding_int8_queries,
+    )
+
+
+async def open_database(settings: Settings, dsn: str, embedder: Embedder) -> asyncpg.Pool:
+    """A migrated pool, checked against the embedder's model and dimension."""
+    pool = await create_pool(
+        dsn,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        ef_search=settings.hnsw_ef_search,
+    )
+    try:
+        await migrate(pool, embedding_model=embedder.model, embedding_dim=embedder.dimension)
+    except BaseException:
+        await pool.close()
+        raise
+    return pool
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class RunningServer:
+    """A started server and what it owns, so tests and the CLI can stop it cleanly."""
+
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    pool: asyncpg.Pool
+    embedder: Embedder
+    port: int
+    settings: Settings
+    listener: FeedListener
+    background: list[asyncio.Task[None]]
+    operations: Operations | None = None
+    llm: LLMClient | None = None
+    graph: GraphMemory | None = None
+
+    async def stop(self) -> None:
+        """Drain: report NOT_SERVING, let calls in flight finish, then close resources.
+
+        Between the two, new calls are still served for ``drain_delay_s``: load balancers
+        (Envoy's health checks) need that long to see NOT_SERVING and move traffic away,
+        instead of finding refused connections.
+        """
+        await self.health.enter_graceful_shutdown()
+        if self.settings.drain_delay_s > 0:
+            await asyncio.sleep(self.settings.drain_delay_s)
+        await self.server.stop(self.settings.grace_period_s)
+        if self.operations is not None:
+            await self.operations.stop(self.settings.grace_period_s)
+        if self.graph is not None:
+            await self.graph.stop()
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        await self.listener.close()
+        await self.pool.close()
+        await self.embedder.aclose()
+        if self.llm is not None:
+            await self.llm.aclose()
+
+
+async def start(settings: Settings, dsn: str) -> RunningServer:
+    """Start serving on ``settings.listen``; the database must be reachable at ``dsn``."""
+    llm = llm_from_settings(settings)  # first: a configuration error stops start-up at once
+    if llm is None:
+        log.warning(
+            "no LLM configured: AddMemories stores user messages verbatim, without fact "
+            "extraction or reconciliation, and says so in its warnings; set "
+            "MEM0STACK_LLM_MODEL (and OPENAI_BASE_URL / OPENAI_API_KEY) to extract facts "
+            "(docs/llm.md)"
+        )
+    else:
+        log.info("LLM configured: model %s", settings.llm_model)
+    embedder = build_embedder(settings)
+    pool = await open_database(settings, dsn, embedder)
+    # embed/ and store/ know nothing of metrics: they are fed from here.
+    set_batch_observer(metrics.observe_embedding_batch)
+    metrics.watch_db_pool(pool)
+    key_store = KeyStore(pool)
+    authenticator = await Authenticator.create(key_store, settings)
+
+    host, port = settings.listen_host, settings.listen_port
+    if authenticator.development:
+        if not _is_loopback(host):
+            log.warning(
+                "development mode binds to loopback only: not listening on %s; create a key "
+                "with `mem0stack keys create --admin` (or set MEM0STACK_AUTH=keys) to listen there",
+                host,
+            )
+            host = "127.0.0.1"
+        log.warning(
+            "development mode: this database has never held an API key, so every call is "
+            "allowed as admin until the first key is created "
+            "(`mem0stack keys create --admin`); set MEM0STACK_AUTH=keys to require keys always"
+        )
+    else:
+        log.info("API keys required on every call (auth=%s)", settings.auth)
+
+    # The composition root: every part is built whole here, in dependency order.
+    store = MemoryStore(pool, timeout_s=settings.db_timeout_s)
+    embeddings = Embeddings(embedder)
+    idempotency = Idempotency(store)
+    graph: GraphMemory | None = None
+    if settings.neo4j_uri:
+        graph = GraphMemory(settings, dsn, pool, embedder.dimension, embeddings.documents, llm)
+        await graph.start()
+    pipeline = None
+    if llm is not None:
+        hook = queue_extraction if graph is not None else None
+        pipeline = InferencePipeline(settings, store, embeddings.documents, llm, hook)
+    adder = MemoryAdder(settings, store, embeddings, pipeline)
+    operations = Operations(
+        settings, OperationStore(pool, timeout_s=settings.db_timeout_s), adder.run
+    )
+    await operations.start()
+    server = grpc.aio.server(
+        interceptors=[
+            aio_server_interceptor(filter_=_TRACED),  # type: ignore[no-untyped-call]
+            ObservabilityInterceptor(),
+            ErrorInterceptor(),
+            AuthInterceptor(authenticator),
+        ],
+        options=[
+            ("grpc.max_receive_message_length", 32 * 1024 * 1024),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ],
+    )
+    listener = FeedListener(dsn)
+    await listener.start()
+    servicer = MemoryServicer(
+        settings,
+        memories=Memories(settings, store, embeddings, idempotency),
+        search=Search(settings, store, embeddings, graph.service if graph else None),
+        add=AddMemories(adder, operations, idempotency),
+        operations=operations,
+        events=EventStore(pool),
+        listener=listener,
+        store=store,
+        embeddings=embeddings,
+    )
+    memory_service_pb2_grpc.add_MemoryServiceServicer_to_server(servicer, server)
+    graph_service_pb2_grpc.add_GraphServiceServicer_to_server(
+        GraphServicer(graph.service if graph is not None else None), server
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, GRAPH_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    bound = server.add_insecure_port(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}")
+    await server.start()
+    for service in ("", SERVICE_NAME, GRAPH_SERVICE_NAME):
+        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    log.info("serving", extra={"address": f"{host}:{bound}", "embedder": embedder.model})
+    pruner = asyncio.create_task(
+        _prune_feed_periodically(pool, timedelta(hours=settings.event_retention_hours)),
+        name="feed-pruner",
+    )
+    return RunningServer(
+        server,
+        health_servicer,
+        pool,
+        embedder,
+        bound,
+        settings,
+        listener,
+        [pruner],
+        operations,
+        llm,
+        graph,
+    )
+
+
+async def _prune_feed_periodically(pool: asyncpg.Pool, retention: timedelta) -> None:
+    """Trim the change feed to its retention, at start-up and then hourly."""
+    while True:
+        try:
+            deleted = await EventStore(pool).prune(retention)
+            if deleted:
+                log.info("pruned change feed", extra={"deleted": deleted})
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("could not prune the change feed: %s", exc)
+        await asyncio.sleep(3600)
+
+
+def start_metrics(settings: Settings) -> None:
+    """Expose /metrics for Prometheus unless disabled with an empty address."""
+    if not settings.metrics_listen:
+        return
+    host, _, port = settings.metrics_listen.rpartition(":")
+    start_http_server(int(port), addr=host or "127.0.0.1")
+    log.info("metrics", extra={"address": settings.metrics_listen})
+
+
+async def serve(settings: Settings, dsn: str) -> None:
+    """Run until SIGTERM or SIGINT, then drain gracefully."""
+    running = await start(settings, dsn)
+    start_metrics(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down", extra={"grace_period_s": settings.grace_period_s})
+    await running.stop()
+    log.info("stopped")
