@@ -2,15 +2,20 @@ import { isIP, isIPv6 } from "node:net";
 import type { SecureClientSessionOptions } from "node:http2";
 
 import { clone, type MessageInitShape } from "@bufbuild/protobuf";
+import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 
-import { errorDetails } from "./errors.js";
-import type {
-  AddMemoriesResponse,
-  SearchMemoriesRequest_Mode,
+import { errorDetails, errorFromStatus } from "./errors.js";
+import type { Entity, GraphStatus, Relation } from "./gen/mem0stack/v1/graph_pb.js";
+import { GraphService, type GetEntityResponse } from "./gen/mem0stack/v1/graph_service_pb.js";
+import {
+  AddMemoriesResponseSchema,
+  MemoryService,
+  type AddMemoriesResponse,
+  type SearchMemoriesRequest_Mode,
 } from "./gen/mem0stack/v1/memory_service_pb.js";
-import { MemoryService } from "./gen/mem0stack/v1/memory_service_pb.js";
+import { Operation_State, type Operation } from "./gen/mem0stack/v1/operation_pb.js";
 import type {
   Memory,
   MemoryRevision,
@@ -86,6 +91,11 @@ export interface AddOptions extends CallOptions {
   /** false stores each message verbatim; unset means the server's default (true). */
   infer?: boolean;
   instructions?: string;
+  /**
+   * true: the server answers at once with the name of an operation (`response.operation`)
+   * and does the work in the background; see waitOperation.
+   */
+  asyncMode?: boolean;
   requestId?: string;
 }
 
@@ -108,6 +118,33 @@ export interface ListOptions extends CallOptions {
   showExpired?: boolean;
 }
 
+export interface WaitOptions extends CallOptions {
+  /** How often to read an operation that is not done (default 200 ms). */
+  pollMs?: number;
+}
+
+export interface EntitiesOptions extends CallOptions {
+  /** AIP-160 over display_name, entity_type, alias, is_user, memory, *_time. */
+  filter?: string;
+  pageSize?: number;
+}
+
+export interface RelationsOptions extends CallOptions {
+  /** AIP-160 over relation, source, target, entity, state, memory, *_time, ... */
+  filter?: string;
+  pageSize?: number;
+  /** Include INVALID relations (the history). */
+  showInvalid?: boolean;
+}
+
+export interface EntityOptions extends CallOptions {
+  /** How far the neighbourhood reaches: 0 or 1, the entity's own relations; 2, its neighbours' too. */
+  hops?: number;
+  /** The most relations returned (0 means 100), newest first. */
+  relationLimit?: number;
+  showInvalid?: boolean;
+}
+
 // Creating calls get a request_id when the caller sent none, so that a retry after
 // UNAVAILABLE cannot store the same memory twice (the server replays the first response).
 const CREATING_METHODS = new Set(["CreateMemory", "BatchCreateMemories", "AddMemories"]);
@@ -115,17 +152,24 @@ const CREATING_METHODS = new Set(["CreateMemory", "BatchCreateMemories", "AddMem
 /**
  * A connection to a mem0-stack server.
  *
- * `client.rpc` is the generated Connect client of MemoryService (every RPC, taking the
- * generated request shapes) with this client's deadline, API key and retries applied; the
- * methods here (create, add, search, list, ...) build the requests for the common calls.
- * Failed calls reject with a ConnectError; read its reason with errorDetails/reasonOf.
+ * Every RPC of mem0stack.v1 is a method of the generated Connect client of its service,
+ * taking the generated request shapes, with this client's deadline, API key and retries
+ * applied: `client.rpc` is MemoryService's, `client.graph` GraphService's. The methods here
+ * (create, add, search, list, waitOperation, entities, ...) build the requests for the
+ * common calls. Failed calls reject with a ConnectError; read its reason with
+ * errorDetails/reasonOf.
  */
 export class Mem0StackClient {
   readonly target: string;
+  /** MemoryService: every RPC, e.g. `client.rpc.getOperation({ name })`. */
   readonly rpc: Client<typeof MemoryService>;
+  /** GraphService: every RPC, e.g. `client.graph.listEntities({ parent: "users/alice" })`. */
+  readonly graph: Client<typeof GraphService>;
+  private readonly timeoutMs: number;
 
   constructor(target: string = DEFAULT_TARGET, options: ClientOptions = {}) {
     this.target = target;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const retry: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     const tls = resolveTls(target, options.tls);
     const interceptors: Interceptor[] = [retryInterceptor(retry), requestIdInterceptor];
@@ -135,11 +179,12 @@ export class Mem0StackClient {
     interceptors.push(...(options.interceptors ?? []));
     const transport = createGrpcTransport({
       baseUrl: `${tls ? "https" : "http"}://${stripScheme(target)}`,
-      defaultTimeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      defaultTimeoutMs: this.timeoutMs,
       interceptors,
       ...(tls ? { nodeOptions: tls } : {}),
     });
     this.rpc = createClient(MemoryService, transport);
+    this.graph = createClient(GraphService, transport);
   }
 
   /** Store a memory verbatim for `user` (a user id or "users/{id}"); only content is required. */
@@ -162,6 +207,7 @@ export class Mem0StackClient {
         categories: fields.categories ?? [],
         infer: fields.infer,
         instructions: fields.instructions ?? "",
+        asyncMode: fields.asyncMode ?? false,
         requestId: fields.requestId ?? "",
       },
       { timeoutMs, signal },
@@ -195,24 +241,19 @@ export class Mem0StackClient {
    * Every memory of `user` matching the options, fetching pages as the loop goes:
    * `for await (const memory of client.list("alice")) { ... }`.
    */
-  async *list(user: string, options: ListOptions = {}): AsyncGenerator<Memory, void, undefined> {
+  list(user: string, options: ListOptions = {}): AsyncGenerator<Memory, void, undefined> {
     const { timeoutMs, signal, ...fields } = options;
-    let pageToken = "";
-    do {
-      const page = await this.rpc.listMemories(
-        {
-          parent: userName(user),
-          filter: fields.filter ?? "",
-          orderBy: fields.orderBy ?? "",
-          pageSize: fields.pageSize ?? 0,
-          showExpired: fields.showExpired ?? false,
-          pageToken,
-        },
-        { timeoutMs, signal },
-      );
-      yield* page.memories;
-      pageToken = page.nextPageToken;
-    } while (pageToken);
+    const request = {
+      parent: userName(user),
+      filter: fields.filter ?? "",
+      orderBy: fields.orderBy ?? "",
+      pageSize: fields.pageSize ?? 0,
+      showExpired: fields.showExpired ?? false,
+    };
+    return pages(
+      (pageToken) => this.rpc.listMemories({ ...request, pageToken }, { timeoutMs, signal }),
+      (page) => page.memories,
+    );
   }
 
   /**
@@ -244,15 +285,110 @@ export class Mem0StackClient {
   }
 
   /** Every recorded change of the memory `name`, oldest first. */
-  async *revisions(name: string, options: CallOptions & { pageSize?: number } = {}): AsyncGenerator<MemoryRevision, void, undefined> {
+  revisions(name: string, options: CallOptions & { pageSize?: number } = {}): AsyncGenerator<MemoryRevision, void, undefined> {
     const { pageSize, ...call } = options;
-    let pageToken = "";
-    do {
-      const page = await this.rpc.listMemoryRevisions({ name, pageSize: pageSize ?? 0, pageToken }, call);
-      yield* page.revisions;
-      pageToken = page.nextPageToken;
-    } while (pageToken);
+    return pages(
+      (pageToken) => this.rpc.listMemoryRevisions({ name, pageSize: pageSize ?? 0, pageToken }, call),
+      (page) => page.revisions,
+    );
   }
+
+  /**
+   * Wait for the background AddMemories call `name` ("users/{user}/operations/{id}", from
+   * add with asyncMode) and resolve with its response. A FAILED operation rejects with its
+   * error (errorDetails reads it as any other); `timeoutMs` (the client's by default)
+   * bounds the whole wait, which then rejects with DEADLINE_EXCEEDED. The operation itself
+   * is `client.rpc.getOperation({ name })`.
+   */
+  async waitOperation(name: string, options: WaitOptions = {}): Promise<AddMemoriesResponse> {
+    const { pollMs = 200, timeoutMs = this.timeoutMs, signal } = options;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const remainingMs = Math.max(deadline - Date.now(), 1);
+      const op = await this.rpc.getOperation({ name }, { timeoutMs: remainingMs, signal });
+      if (op.done) {
+        return operationResult(op);
+      }
+      const wait = Math.min(pollMs, deadline - Date.now());
+      if (wait <= 0) {
+        throw new ConnectError(`${name} is still ${Operation_State[op.state]}`, Code.DeadlineExceeded);
+      }
+      await sleep(wait, signal ?? new AbortController().signal);
+      signal?.throwIfAborted();
+    }
+  }
+
+  /** Every entity of `user`'s graph matching the options, by display name, page by page. */
+  entities(user: string, options: EntitiesOptions = {}): AsyncGenerator<Entity, void, undefined> {
+    const { timeoutMs, signal, ...fields } = options;
+    const request = { parent: userName(user), filter: fields.filter ?? "", pageSize: fields.pageSize ?? 0 };
+    return pages(
+      (pageToken) => this.graph.listEntities({ ...request, pageToken }, { timeoutMs, signal }),
+      (page) => page.entities,
+    );
+  }
+
+  /** Every relation of `user`'s graph matching the options, newest first, page by page. */
+  relations(user: string, options: RelationsOptions = {}): AsyncGenerator<Relation, void, undefined> {
+    const { timeoutMs, signal, ...fields } = options;
+    const request = {
+      parent: userName(user),
+      filter: fields.filter ?? "",
+      pageSize: fields.pageSize ?? 0,
+      showInvalid: fields.showInvalid ?? false,
+    };
+    return pages(
+      (pageToken) => this.graph.listRelations({ ...request, pageToken }, { timeoutMs, signal }),
+      (page) => page.relations,
+    );
+  }
+
+  /** The entity "users/{user}/entities/{entity}" with its relations and neighbours. */
+  entity(name: string, options: EntityOptions = {}): Promise<GetEntityResponse> {
+    const { timeoutMs, signal, ...fields } = options;
+    return this.graph.getEntity(
+      {
+        name,
+        hops: fields.hops ?? 0,
+        relationLimit: fields.relationLimit ?? 0,
+        showInvalid: fields.showInvalid ?? false,
+      },
+      { timeoutMs, signal },
+    );
+  }
+
+  /** How many graph updates of `user` still wait to be applied, and the last error. */
+  graphStatus(user: string, options: CallOptions = {}): Promise<GraphStatus> {
+    return this.graph.getGraphStatus({ name: `${userName(user)}/graphStatus` }, options);
+  }
+}
+
+/**
+ * The outcome of a done operation: the AddMemoriesResponse of a SUCCEEDED one; a FAILED
+ * one throws its error as a ConnectError.
+ */
+export function operationResult(op: Operation): AddMemoriesResponse {
+  if (op.state === Operation_State.FAILED) {
+    throw op.error ? errorFromStatus(op.error) : new ConnectError(`${op.name} failed`, Code.Unknown);
+  }
+  const response = op.response && anyUnpack(op.response, AddMemoriesResponseSchema);
+  if (!response) {
+    throw new ConnectError(`${op.name} has no AddMemoriesResponse`, Code.Internal);
+  }
+  return response;
+}
+
+/** Every item of every page of a list call, fetching pages as they are read. */
+async function* pages<Page extends { nextPageToken: string }, T>(
+  fetch: (pageToken: string) => Promise<Page>,
+  items: (page: Page) => T[],
+): AsyncGenerator<T, void, undefined> {
+  let pageToken = "";
+  do {
+    const page = await fetch(pageToken);
+    yield* items(page);
+    pageToken = page.nextPageToken;
+  } while (pageToken);
 }
 
 /** "users/{user}" for a bare user id; a name that already has the prefix is kept. */

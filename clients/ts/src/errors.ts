@@ -6,6 +6,7 @@ import {
   ErrorInfoSchema,
   RetryInfoSchema,
 } from "./gen/google/rpc/error_details_pb.js";
+import type { Status } from "./gen/google/rpc/status_pb.js";
 import { ErrorReason } from "./gen/mem0stack/v1/errors_pb.js";
 
 /** The ErrorInfo domain of every error the server raises. */
@@ -69,6 +70,20 @@ export function errorDetails(error: unknown): ErrorDetails {
     details.retryDelayMs = durationMs(retry.retryDelay);
   }
   return details;
+}
+
+/**
+ * The error a google.rpc.Status describes (e.g. a failed operation's `error`), as the
+ * ConnectError a failed call would reject with: errorDetails and isReason read it.
+ */
+export function errorFromStatus(status: Status): ConnectError {
+  const code = status.code in Code ? (status.code as Code) : Code.Unknown;
+  const error = new ConnectError(status.message, code);
+  for (const detail of status.details) {
+    const type = detail.typeUrl.slice(detail.typeUrl.lastIndexOf("/") + 1);
+    error.details.push({ type, value: detail.value });
+  }
+  return error;
 }
 
 /** The ErrorInfo reason of a failed call, or ERROR_REASON_UNSPECIFIED. */

@@ -9,8 +9,8 @@
  * for await (const memory of client.list("alice")) console.log(memory.content);
  * ```
  *
- * The generated messages and the MemoryService descriptor are exported too, for calls
- * through `client.rpc`.
+ * The generated messages and the MemoryService and GraphService descriptors are exported
+ * too, for calls through `client.rpc` and `client.graph`.
  */
 export {
   DEFAULT_RETRY_POLICY,
@@ -18,26 +18,34 @@ export {
   DEFAULT_TIMEOUT_MS,
   Mem0StackClient,
   isLoopback,
+  operationResult,
   userName,
   type AddOptions,
   type CallOptions,
   type ClientOptions,
+  type EntitiesOptions,
+  type EntityOptions,
   type ListOptions,
   type MemoryInit,
   type MessageInit,
+  type RelationsOptions,
   type RetryPolicy,
   type SearchOptions,
   type TlsOptions,
+  type WaitOptions,
 } from "./client.js";
 export {
   DOMAIN,
   errorDetails,
+  errorFromStatus,
   isReason,
   reasonOf,
   type ErrorDetails,
   type FieldViolation,
 } from "./errors.js";
 export * from "./gen/mem0stack/v1/errors_pb.js";
+export * from "./gen/mem0stack/v1/graph_pb.js";
+export * from "./gen/mem0stack/v1/graph_service_pb.js";
 export * from "./gen/mem0stack/v1/memory_pb.js";
 export * from "./gen/mem0stack/v1/memory_service_pb.js";
 export * from "./gen/mem0stack/v1/operation_pb.js";

@@ -1,7 +1,7 @@
 // These tests run against a live server: `make test-clients-ts` starts one on the
-// embedded default and sets MEM0STACK_TEST_TARGET. Each test uses a user of its own.
+// embedded default and sets MEM0STACK_TEST_TARGET (test/live.ts). Each test uses a user of
+// its own.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { createServer, type AddressInfo, type Socket } from "node:net";
 import { describe, it, after } from "node:test";
 
@@ -19,26 +19,7 @@ import {
   isLoopback,
   isReason,
 } from "../src/index.js";
-
-const target = process.env.MEM0STACK_TEST_TARGET;
-const live = { skip: target ? false : "MEM0STACK_TEST_TARGET is not set; run `make test-clients-ts`" };
-const client = new Mem0StackClient(target ?? "localhost:1");
-const newUser = () => `ts-${randomBytes(6).toString("hex")}`;
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail("the call succeeded");
-}
-
-async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
-  const all: T[] = [];
-  for await (const item of items) all.push(item);
-  return all;
-}
+import { client, collect, live, newUser, rejection } from "./live.js";
 
 describe("against a live server", live, () => {
   it("creates, gets and reports errors by reason", async () => {
