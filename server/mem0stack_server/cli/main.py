@@ -438,40 +438,37 @@ _ca_cert = click.option(
 def _connection(
     target: str, api_key: str | None, tls: bool | None, ca_cert: Path | None
 ) -> Connection:
+    from mem0stack.options import is_loopback
     from mem0stack_server.cli.transfer import Connection, channel_tls
 
     try:
         resolved = channel_tls(target, tls, ca_cert.read_bytes() if ca_cert else None)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    if resolved is None and api_key and tls is False and not _loopback(target):
+    # Plaintext to a remote target happens only on an explicit --no-tls (channel_tls).
+    if resolved is None and api_key and not is_loopback(target):
         console.print(
             f"[yellow]warning:[/yellow] --no-tls: the API key travels to {target} in the clear"
         )
     return Connection(target, api_key, resolved)
 
 
-def _loopback(target: str) -> bool:
-    from mem0stack.options import is_loopback
-
-    return is_loopback(target)
-
-
 def _rpc_failed(exc: Exception, tls: bool) -> click.ClickException:
-    import grpc
+    """The command's error message: the SDK's error (code, reason, message) with a hint."""
+    from mem0stack import Mem0StackError
 
-    if isinstance(exc, grpc.aio.AioRpcError):
-        hint = ""
-        if exc.code() == grpc.StatusCode.UNAVAILABLE:
-            # A TLS/plaintext mismatch or an unknown CA shows up only as UNAVAILABLE.
-            hint = (
-                " (TLS was on: if the server runs, a private CA needs --ca-cert and a "
-                "plaintext server --no-tls)"
-                if tls
-                else " (TLS was off: if the server runs behind TLS, add --tls)"
-            )
-        return click.ClickException(f"{exc.code().name}: {exc.details()}{hint}")
-    return click.ClickException(str(exc))
+    if not isinstance(exc, Mem0StackError):
+        return click.ClickException(str(exc))
+    hint = ""
+    if exc.code.name == "UNAVAILABLE":
+        # A TLS/plaintext mismatch or an unknown CA shows up only as UNAVAILABLE.
+        hint = (
+            " (TLS was on: if the server runs, a private CA needs --ca-cert and a "
+            "plaintext server --no-tls)"
+            if tls
+            else " (TLS was off: if the server runs behind TLS, add --tls)"
+        )
+    return click.ClickException(f"{exc}{hint}")
 
 
 @cli.command("export")

@@ -1,4 +1,4 @@
-"""``mem0stack export`` and ``mem0stack import``: JSON lines in and out over the gRPC API.
+"""``mem0stack export`` and ``mem0stack import``: JSON lines in and out through the Python SDK.
 
 Import reads three shapes, one JSON object per line:
 
@@ -13,9 +13,10 @@ Import reads three shapes, one JSON object per line:
 A line that is not valid JSON or has no text is reported with its number and skipped; the
 rest still imports. The importing user is always the one named on the command line.
 
-Both commands reach the server over TLS unless the target is a loopback address (the rule of
-the Python client and the MCP bridge), so an API key never crosses a network in the clear
-unless ``--no-tls`` says so.
+Both commands talk to the server through ``mem0stack.AsyncClient``, so credentials, channel
+options and errors (:class:`~mem0stack.Mem0StackError`) are the SDK's. They reach the server
+over TLS unless the target is a loopback address (the rule of the SDK and the MCP bridge), so
+an API key never crosses a network in the clear unless ``--no-tls`` says so.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-import grpc
 from google.protobuf import json_format, timestamp_pb2
 from rich.console import Console
 from rich.progress import (
@@ -43,8 +43,9 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from mem0stack import AsyncClient, Mem0StackError
 from mem0stack.options import TLSConfig, resolve_tls
-from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc, streams_pb2
+from mem0stack.v1 import memory_pb2, streams_pb2
 
 console = Console(stderr=True)
 
@@ -77,18 +78,12 @@ class Connection:
     api_key: str | None = None
     tls: TLSConfig | None = None
 
-    def channel(self) -> grpc.aio.Channel:
-        if self.tls is None:
-            return grpc.aio.insecure_channel(self.target)
-        options = (
-            [("grpc.ssl_target_name_override", self.tls.server_name)]
-            if self.tls.server_name
-            else []
+    def client(self) -> AsyncClient:
+        """An SDK client with exactly this TLS: ``None`` is plaintext, never the SDK's own
+        choice by target, which :func:`channel_tls` has already made."""
+        return AsyncClient(
+            self.target, self.api_key, tls=self.tls if self.tls is not None else False
         )
-        return grpc.aio.secure_channel(self.target, self.tls.credentials(), options=options)
-
-    def metadata(self) -> list[tuple[str, str]]:
-        return [("authorization", f"Bearer {self.api_key}")] if self.api_key else []
 
 
 def channel_tls(target: str, tls: bool | None, ca_cert: bytes | None) -> TLSConfig | None:
@@ -118,19 +113,15 @@ async def export_memories(
 ) -> int:
     """Write every memory as one JSON line; returns how many were written."""
     written = 0
-    request = streams_pb2.ExportMemoriesRequest(
-        parent=f"users/{user}",
-        filter=filter_text,
-        include_embeddings=include_embeddings,
-        cursor=cursor,
-    )
-    async with connection.channel() as channel:
-        stub = memory_service_pb2_grpc.MemoryServiceStub(channel)
+    async with connection.client() as client:
         with _progress(None) as progress:
             task = progress.add_task(f"exporting users/{user}", total=None)
             last_cursor = cursor
+            messages = client.export(
+                user, filter=filter_text, cursor=cursor, include_embeddings=include_embeddings
+            )
             try:
-                async for message in stub.ExportMemories(request, metadata=connection.metadata()):
+                async for message in messages:
                     record = json_format.MessageToDict(
                         message.memory, preserving_proto_field_name=True
                     )
@@ -140,7 +131,7 @@ async def export_memories(
                     written += 1
                     last_cursor = message.cursor
                     progress.advance(task)
-            except grpc.aio.AioRpcError:
+            except Mem0StackError:
                 if last_cursor:
                     console.print(
                         f"[yellow]interrupted; resume with --cursor {last_cursor}[/yellow]"
@@ -274,18 +265,14 @@ async def import_memories(
     report = ImportReport()
     records = list(read_records(path))
     total = len(records)
-    async with connection.channel() as channel:
-        stub = memory_service_pb2_grpc.MemoryServiceStub(channel)
+    async with connection.client() as client:
         with _progress(total) as progress:
             task = progress.add_task(f"importing into users/{user}", total=total)
             for start in range(0, total, chunk_size):
                 chunk = records[start : start + chunk_size]
                 requests, lines = _requests(chunk, report)
                 if requests:
-                    requests[0].parent = f"users/{user}"
-                    summary = await stub.ImportMemories(
-                        iter(requests), metadata=connection.metadata()
-                    )
+                    summary = await client.import_(user, requests)
                     report.imported += summary.imported
                     report.skipped += summary.skipped
                     for failure in summary.failures:
