@@ -41,7 +41,7 @@ from tests.support.envoy import EnvoyProcess
 from tests.support.servers import ServerProcess, free_port
 
 PARENT = "users/bench"
-LOCOMO = Path(__file__).resolve().parents[3] / "shared" / "data" / "locomo"
+LOCOMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo"
 
 console = wide_console()
 

@@ -27,7 +27,7 @@ from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc
 from mem0stack.v1 import memory_service_pb2 as svc
 from tests.support.servers import ServerProcess, free_port
 
-LOCOMO = Path(__file__).resolve().parents[3] / "shared" / "data" / "locomo"
+LOCOMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo"
 
 console = wide_console()
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # rich is not in .venv-mem0, where mem0_runner imports this module
     from rich.console import Console
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 LOCOMO = REPO.parent / "shared" / "data" / "locomo"
 #: LoCoMo's answerable categories (5 is adversarial and left out, as in the paper).
 CATEGORIES = (1, 2, 3, 4)
@@ -119,19 +119,27 @@ def percentiles(samples_s: list[float]) -> dict[str, float]:
     return {"p50": q[49], "p95": q[94], "p99": q[98]}
 
 
+#: CPU features that change the figures: ONNX Runtime's int8 kernels differ with and without
+#: VNNI (see mem0stack_server/embed/_int8_graph.py), and its float kernels with AVX-512.
+CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni")
+
+
 def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
+    """What the figures were measured on, the CPU features that matter included."""
     cpu = "unknown"
+    flags: set[str] = set()
     for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
+        if line.startswith("model name") and cpu == "unknown":
             cpu = line.split(":", 1)[1].strip()
-            break
+        elif line.startswith("flags") and not flags:
+            flags = set(line.split(":", 1)[1].split())
     mem_kb = 0
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
             mem_kb = int(line.split()[1])
     return {
         "cpu": cpu,
+        "cpu_features": [f for f in CPU_FEATURES if f in flags],
         "cores": os.cpu_count(),
         "memory_gib": round(mem_kb / 1024 / 1024, 1),
         "os": platform.platform(),

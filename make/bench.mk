@@ -18,7 +18,7 @@ BENCH_SIZES ?= 1000,10000,100000
 SCALE_MEMORIES ?= 1000000
 SCALE_EF_SEARCH ?= 40,100,200,400
 
-.PHONY: bench-setup bench bench-server bench-compare bench-locomo bench-scale
+.PHONY: bench-setup bench bench-server bench-compare bench-locomo bench-scale bench-embed
 
 $(MEM0_STAMP): bench/requirements-mem0.txt
 	test -x $(MEM0_VENV)/bin/python || $(PYTHON) -m venv $(MEM0_VENV)
@@ -28,7 +28,7 @@ $(MEM0_STAMP): bench/requirements-mem0.txt
 bench-setup: setup $(MEM0_STAMP) ## Create .venv-mem0 (mem0ai 2.2.1, pinned) for the comparisons
 
 bench: bench-setup ## Run the whole benchmark suite (long: the 1M scale test alone takes about an hour)
-	$(MAKE) --no-print-directory bench-server bench-import bench-compare bench-locomo bench-scale
+	$(MAKE) --no-print-directory bench-embed bench-server bench-import bench-compare bench-locomo bench-scale
 
 bench-server: setup ## mem0-stack alone: 10,000 memories, 1,000 searches per mode
 	$(BIN)/python -m bench.bench_server --data $(LOCOMO_DATA)
@@ -44,3 +44,6 @@ bench-locomo: bench-setup ## LoCoMo retrieval quality (recall@1/5/10 per categor
 
 bench-scale: setup ## mem0-stack at SCALE_MEMORIES: search p50/p99, HNSW recall@10, index build time and size
 	$(BIN)/python -m bench.bench_scale --memories $(SCALE_MEMORIES) --ef-search $(SCALE_EF_SEARCH) --json $(BENCH_OUT)/scale.json
+
+bench-embed: setup ## Query embedding on this CPU: float vs int8 compute with int8 and uint8 weights
+	$(BIN)/python -m bench.bench_embed --data $(LOCOMO_DATA)
