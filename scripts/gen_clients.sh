@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Generate the Go and TypeScript clients from the contract with buf.gen.yaml.
+# Generate the Go and TypeScript clients from the contract (buf.gen.go.yaml, buf.gen.yaml).
 # The plugins must be installed first (`make clients-tools`: .tools/bin and clients/ts/node_modules).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,4 +10,5 @@ done
 # Generated files only: the hand-written wrappers live beside them.
 rm -f clients/go/mem0stack/v1/*.pb.go
 rm -rf clients/ts/src/gen
+"$venv/bin/buf" generate --template buf.gen.go.yaml
 "$venv/bin/buf" generate --template buf.gen.yaml

@@ -9,8 +9,6 @@ import (
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/mem0stack/mem0-stack/clients/go/mem0stack/v1"
 )
@@ -60,37 +58,12 @@ func OperationResult(op *v1.Operation) (*v1.AddMemoriesResponse, error) {
 	return resp, nil
 }
 
-// operationErrorField is Operation.error, a google.rpc.Status.
-const operationErrorField protowire.Number = 5
-
-// operationError is a FAILED operation's error. The generated v1.Operation has no Error
-// field: buf.gen.yaml excludes the google.rpc types from the Go generation (they come from
-// genproto), which drops the fields of those types too, so the error arrives as an unknown
-// field and is decoded here. TestOperationResultOfAFailedOperation fails once the field is
-// generated, so that this goes.
+// operationError is a FAILED operation's error, or UNKNOWN if the server sent none.
 func operationError(op *v1.Operation) *spb.Status {
-	st := &spb.Status{Code: int32(codes.Unknown), Message: op.GetName() + " failed"}
-	unknown := op.ProtoReflect().GetUnknown()
-	for len(unknown) > 0 {
-		num, typ, n := protowire.ConsumeTag(unknown)
-		if n < 0 {
-			break
-		}
-		unknown = unknown[n:]
-		n = protowire.ConsumeFieldValue(num, typ, unknown)
-		if n < 0 {
-			break
-		}
-		if num == operationErrorField && typ == protowire.BytesType {
-			value, _ := protowire.ConsumeBytes(unknown[:n])
-			decoded := &spb.Status{}
-			if proto.Unmarshal(value, decoded) == nil {
-				st = decoded
-			}
-		}
-		unknown = unknown[n:]
+	if st := op.GetError(); st != nil {
+		return st
 	}
-	return st
+	return &spb.Status{Code: int32(codes.Unknown), Message: op.GetName() + " failed"}
 }
 
 // EntitiesOptions are the optional fields of Entities.

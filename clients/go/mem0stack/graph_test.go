@@ -10,7 +10,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -61,10 +60,14 @@ func TestAddInAsyncModeThenWaitForTheOperation(t *testing.T) {
 
 func TestOperationResultOfAFailedOperation(t *testing.T) {
 	info, _ := anypb.New(&errdetails.ErrorInfo{Reason: "LLM_OUTPUT_INVALID", Domain: mem0stack.Domain})
-	status, _ := proto.Marshal(&spb.Status{Code: int32(codes.Internal), Message: "the LLM said nonsense", Details: []*anypb.Any{info}})
-	head, _ := proto.Marshal(&v1.Operation{Name: "users/u/operations/o", State: v1.Operation_FAILED, Done: true})
-	// Operation.error (field 5) as the server sends it.
-	wire := protowire.AppendBytes(protowire.AppendTag(head, 5, protowire.BytesType), status)
+	failed := &v1.Operation{
+		Name:  "users/u/operations/o",
+		State: v1.Operation_FAILED,
+		Done:  true,
+		Error: &spb.Status{Code: int32(codes.Internal), Message: "the LLM said nonsense", Details: []*anypb.Any{info}},
+	}
+	// Through the wire, as the server sends it.
+	wire, _ := proto.Marshal(failed)
 	op := &v1.Operation{}
 	if err := proto.Unmarshal(wire, op); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ package mem0stackv1
 
 import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	status "google.golang.org/genproto/googleapis/rpc/status"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	anypb "google.golang.org/protobuf/types/known/anypb"
@@ -108,6 +109,10 @@ type Operation struct {
 	// SUCCEEDED. It is an Any, as in AIP-151, because the response type is
 	// declared in memory_service.proto, which imports this file.
 	Response *anypb.Any `protobuf:"bytes,4,opt,name=response,proto3" json:"response,omitempty"`
+	// error is why the operation FAILED: the same status, reason and details
+	// the synchronous call would have failed with (e.g. reason
+	// LLM_OUTPUT_INVALID).
+	Error *status.Status `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
 	// create_time is when AddMemories accepted the operation.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// start_time is when a worker last started it.
@@ -175,6 +180,13 @@ func (x *Operation) GetDone() bool {
 func (x *Operation) GetResponse() *anypb.Any {
 	if x != nil {
 		return x.Response
+	}
+	return nil
+}
+
+func (x *Operation) GetError() *status.Status {
+	if x != nil {
+		return x.Error
 	}
 	return nil
 }
@@ -257,12 +269,13 @@ var File_mem0stack_v1_operation_proto protoreflect.FileDescriptor
 
 const file_mem0stack_v1_operation_proto_rawDesc = "" +
 	"\n" +
-	"\x1cmem0stack/v1/operation.proto\x12\fmem0stack.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc4\x04\n" +
+	"\x1cmem0stack/v1/operation.proto\x12\fmem0stack.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xf4\x04\n" +
 	"\tOperation\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x129\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x1d.mem0stack.v1.Operation.StateB\x04\xe2A\x01\x03R\x05state\x12\x18\n" +
 	"\x04done\x18\x03 \x01(\bB\x04\xe2A\x01\x03R\x04done\x126\n" +
-	"\bresponse\x18\x04 \x01(\v2\x14.google.protobuf.AnyB\x04\xe2A\x01\x03R\bresponse\x12A\n" +
+	"\bresponse\x18\x04 \x01(\v2\x14.google.protobuf.AnyB\x04\xe2A\x01\x03R\bresponse\x12.\n" +
+	"\x05error\x18\x05 \x01(\v2\x12.google.rpc.StatusB\x04\xe2A\x01\x03R\x05error\x12A\n" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
 	"createTime\x12?\n" +
 	"\n" +
@@ -301,19 +314,21 @@ var file_mem0stack_v1_operation_proto_goTypes = []any{
 	(*Operation)(nil),             // 1: mem0stack.v1.Operation
 	(*GetOperationRequest)(nil),   // 2: mem0stack.v1.GetOperationRequest
 	(*anypb.Any)(nil),             // 3: google.protobuf.Any
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(*status.Status)(nil),         // 4: google.rpc.Status
+	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
 }
 var file_mem0stack_v1_operation_proto_depIdxs = []int32{
 	0, // 0: mem0stack.v1.Operation.state:type_name -> mem0stack.v1.Operation.State
 	3, // 1: mem0stack.v1.Operation.response:type_name -> google.protobuf.Any
-	4, // 2: mem0stack.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
-	4, // 3: mem0stack.v1.Operation.start_time:type_name -> google.protobuf.Timestamp
-	4, // 4: mem0stack.v1.Operation.end_time:type_name -> google.protobuf.Timestamp
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	4, // 2: mem0stack.v1.Operation.error:type_name -> google.rpc.Status
+	5, // 3: mem0stack.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
+	5, // 4: mem0stack.v1.Operation.start_time:type_name -> google.protobuf.Timestamp
+	5, // 5: mem0stack.v1.Operation.end_time:type_name -> google.protobuf.Timestamp
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_mem0stack_v1_operation_proto_init() }
