@@ -1,10 +1,11 @@
-"""Congruence: one scenario through the Python, Go and TypeScript clients, same results.
+"""Congruence: one scenario through every front door, same results.
 
-Each client runs tests/clients/scenario.py's scenario (its own copy, in its own language)
-against the same live server, each as a user of its own, and prints normalised JSON. They
-must agree with each other and with what the scenario means. The Go and TypeScript
-toolchains come from `make clients-tools` (Go modules pinned in clients/go/go.sum, npm
-packages in clients/ts/package-lock.json).
+The scenario of tests/clients/scenario.py runs through the Python, Go and TypeScript clients
+(each its own copy, in its own language) and through REST/JSON on a real Envoy
+(scenario_rest.py), against the same live server, each as a user of its own. Each result is
+normalised JSON; they must agree with each other and with what the scenario means. The Go
+and TypeScript toolchains come from `make clients-tools` (Go modules pinned in
+clients/go/go.sum, npm packages in clients/ts/package-lock.json).
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import json
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.clients import scenario
+from tests.clients import scenario, scenario_rest
+from tests.support.envoy import EnvoyProcess
 from tests.support.servers import REPO, ServerProcess
 
 GO_DIR = REPO / "clients" / "go"
@@ -32,12 +35,20 @@ def _run(command: list[str], cwd: Path) -> dict[str, Any]:
     return result
 
 
-def _user(lang: str) -> str:
-    return f"congruence-{lang}-{uuid.uuid4().hex[:8]}"
+def _user(door: str) -> str:
+    return f"congruence-{door}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
-def results(server: ServerProcess) -> dict[str, dict[str, Any]]:
+def gateway(server: ServerProcess) -> Iterator[EnvoyProcess]:
+    envoy = EnvoyProcess(upstream=server.target)
+    envoy.start()
+    yield envoy
+    envoy.stop()
+
+
+@pytest.fixture(scope="module")
+def results(server: ServerProcess, gateway: EnvoyProcess) -> dict[str, dict[str, Any]]:
     go = shutil.which("go")
     assert go, "the Go toolchain is needed for the congruence test"
     tsc = TS_DIR / "node_modules" / ".bin" / "tsc"
@@ -50,6 +61,7 @@ def results(server: ServerProcess) -> dict[str, dict[str, Any]]:
             ["node", "dist/test/scenario.js", server.target, _user("ts")],
             TS_DIR,
         ),
+        "rest": scenario_rest.run(gateway.target, _user("rest")),
     }
 
 
@@ -68,9 +80,9 @@ def test_the_scenario_means_what_it_says(results: dict[str, dict[str, Any]]) -> 
     assert py["bad_filter"] == {"code": 3, "reason": "UNKNOWN_FILTER_FIELD"}
 
 
-@pytest.mark.parametrize("lang", ["go", "ts"])
-def test_clients_agree(results: dict[str, dict[str, Any]], lang: str) -> None:
-    expected, got = results["python"], results[lang]
+@pytest.mark.parametrize("door", ["go", "ts", "rest"])
+def test_front_doors_agree(results: dict[str, dict[str, Any]], door: str) -> None:
+    expected, got = results["python"], results[door]
     for key in expected:
-        assert got.get(key) == expected[key], f"{lang} differs from python in {key!r}"
+        assert got.get(key) == expected[key], f"{door} differs from python in {key!r}"
     assert got.keys() == expected.keys()
