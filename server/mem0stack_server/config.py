@@ -120,6 +120,12 @@ class Settings(BaseSettings):
         description="Search: neighbouring memories considered on each side, when a request "
         "does not set context_window.",
     )
+    search_session_gap_s: float = Field(
+        1800.0,
+        ge=0,
+        description="Memories stored without a run_id count as one session for neighbouring "
+        "context when stored within this many seconds of each other; 0 gives them no context.",
+    )
 
     # LLM (fact extraction and reconciliation); see docs/llm.md
     llm_model: str | None = Field(

@@ -265,3 +265,64 @@ async def test_vector_search_in_a_scope_too_large_for_the_exact_scan(stub, user_
 
     found = await _search(stub, user_id, "rare", mode=VECTOR, filter='run_id = "rare"', top_k=10)
     assert sorted(found) == ["another rare one", "the needle"]
+
+
+async def _import(stub, user_id: str, items: list[tuple[str, int]]) -> None:  # type: ignore[no-untyped-def]
+    """Memories without a run, created the given seconds after a fixed moment."""
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from mem0stack.v1 import streams_pb2
+
+    def stamp(seconds: int) -> Timestamp:
+        moment = Timestamp()
+        moment.FromSeconds(1_767_225_600 + seconds)
+        return moment
+
+    requests = [
+        streams_pb2.ImportMemoriesRequest(
+            parent=f"users/{user_id}" if i == 0 else "",
+            memory=Memory(content=content, create_time=stamp(at), update_time=stamp(at)),
+        )
+        for i, (content, at) in enumerate(items)
+    ]
+    reply = await stub.ImportMemories(iter(requests))
+    assert reply.imported == len(items)
+
+
+async def test_memories_without_a_run_get_context_within_a_session(stub, user_id: str) -> None:
+    # One conversation stored without a run_id: the reply matches no query word, and only
+    # the time adjacency to the question brings it in.
+    await _import(
+        stub,
+        user_id,
+        [
+            ("Ana: What did you name the new puppy?", 0),
+            ("Ben: Biscuit, after my favourite cookie!", 40),
+            ("Ana: Lovely. Is he sleeping through the night?", 95),
+        ],
+    )
+    without = await _search(stub, user_id, "name of the new puppy", mode=KEYWORD)
+    assert "Ben: Biscuit, after my favourite cookie!" not in without
+    found = await _search(
+        stub, user_id, "name of the new puppy", mode=KEYWORD, context_weight=0.5, top_k=3
+    )
+    assert found[:2] == [
+        "Ana: What did you name the new puppy?",
+        "Ben: Biscuit, after my favourite cookie!",
+    ]
+
+
+async def test_memories_without_a_run_apart_in_time_are_not_neighbours(stub, user_id: str) -> None:
+    # Stored two hours apart, beyond the default session gap (30 minutes): no context.
+    await _import(
+        stub,
+        user_id,
+        [
+            ("Ana: What did you name the new puppy?", 0),
+            ("Ben: Biscuit, after my favourite cookie!", 7200),
+        ],
+    )
+    found = await _search(
+        stub, user_id, "name of the new puppy", mode=KEYWORD, context_weight=1.0, top_k=3
+    )
+    assert found == ["Ana: What did you name the new puppy?"]

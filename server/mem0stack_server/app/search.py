@@ -113,6 +113,7 @@ class Search:
             context_window=context_window,
             names=statements.query_names(query) if plan.names else [],
             name_weight=name_weight,
+            session_gap_s=self.settings.search_session_gap_s,
         )
         rows = await statements.ranked(
             self.store, plan, user_id, ranking, node, show_expired=req.show_expired

@@ -23,8 +23,10 @@ while the query is being embedded; the ranking statement then takes its results 
   RRF throws away how far apart the scores are, and lets a weak leg's top ranks displace
   a strong leg's.
 - Neighbouring context (``context_weight`` > 0): memories stored one after another in the
-  same run (same agent_id and a non-empty run_id, adjacent in create_time then id order)
-  usually belong together: a question and its answer, an event and its follow-up. For the
+  same run (same agent_id and run_id, adjacent in create_time then id order) usually
+  belong together: a question and its answer, an event and its follow-up. Memories stored
+  without a run_id form sessions by time instead: neighbours are the adjacent ones of the
+  same agent stored within ``session_gap`` seconds (0 turns context off for them). For the
   best candidates, up to ``context_window`` neighbours on each side are found by walking
   the run's (user, agent, run, create_time, id) index a few steps each way; each memory
   then gains ``context_weight`` times the best relevance among its neighbours, which also
@@ -109,8 +111,9 @@ class KeywordParams:
 class RankingParams:
     """Placeholders of the ranking statement's values: the user, the query embedding, the
     minimum cosine similarity, the limit, the keyword leg's ids and relevance (arrays),
-    the keyword and context weights, the context window, the query's names (text[]) and
-    the name weight. Every one is always sent; the statement casts the unused ones."""
+    the keyword and context weights, the context window, the query's names (text[]), the
+    name weight and the session gap (seconds). Every one is always sent; the statement
+    casts the unused ones."""
 
     user: str
     vector: str
@@ -123,6 +126,7 @@ class RankingParams:
     ctx_window: str
     names: str
     name_weight: str
+    session_gap: str
 
 
 @dataclass(frozen=True)
@@ -254,7 +258,8 @@ def search_sql(p: Plan, r: RankingParams, where_sql: str) -> str:
     ctes = [
         f"""params AS (SELECT {r.kw_ids}::uuid[], {r.kw_relevance}::float8[],
                              {r.kw_weight}::float8, {r.ctx_weight}::float8, {r.ctx_window}::int,
-                             {r.names}::text[], {r.name_weight}::float8)""",
+                             {r.names}::text[], {r.name_weight}::float8,
+                             {r.session_gap}::float8)""",
         f"""keyword AS MATERIALIZED (
             SELECT id, relevance, rank FROM unnest({r.kw_ids}::uuid[], {r.kw_relevance}::float8[])
                 WITH ORDINALITY AS k(id, relevance, rank))""",
@@ -317,9 +322,11 @@ def search_sql(p: Plan, r: RankingParams, where_sql: str) -> str:
                 SELECT id, create_time FROM memories
                 WHERE user_id = {r.user} AND agent_id = s.agent_id AND run_id = s.run_id
                   AND (create_time, id) {cmp} (s.create_time, s.id) AND {where_sql}
+                  AND (s.run_id <> ''
+                       OR create_time {within} s.create_time {sign} {r.session_gap} * interval '1 s')
                 ORDER BY create_time {order}, id {order} LIMIT {r.ctx_window}"""
-    before = walk.format(cmp="<", order="DESC", where_sql=where_sql, r=r)
-    after = walk.format(cmp=">", order="ASC", where_sql=where_sql, r=r)
+    before = walk.format(cmp="<", within=">=", sign="-", order="DESC", where_sql=where_sql, r=r)
+    after = walk.format(cmp=">", within="<=", sign="+", order="ASC", where_sql=where_sql, r=r)
     ctes.append(
         f"""links AS MATERIALIZED (
             SELECT s.id AS a, n.id AS b, n.step FROM seeds AS s CROSS JOIN LATERAL (
@@ -328,7 +335,7 @@ def search_sql(p: Plan, r: RankingParams, where_sql: str) -> str:
                 UNION ALL
                 SELECT id, row_number() OVER (ORDER BY create_time, id)
                 FROM ({after}) AS later) AS n
-            WHERE s.run_id <> '')"""
+            WHERE s.run_id <> '' OR {r.session_gap} > 0)"""
     )
     # Neighbours that are not candidates, with their keyword relevance (grouped as above).
     new_legs = ["SELECT b AS id, 0::float8 AS kw, 1 AS leg FROM links"]
@@ -429,6 +436,7 @@ class Ranking:
     context_window: int
     names: list[str]
     name_weight: float
+    session_gap_s: float
 
 
 async def ranked(
@@ -454,6 +462,7 @@ async def ranked(
         ctx_window=params.add(ranking.context_window),
         names=params.add(ranking.names),
         name_weight=params.add(ranking.name_weight),
+        session_gap=params.add(ranking.session_gap_s),
     )
     where = memory_filter(node, params, show_expired=show_expired)
     return await store.fetch(search_sql(p, r, where), params.values)
