@@ -120,6 +120,13 @@ class Settings(BaseSettings):
         description="Search: neighbouring memories considered on each side, when a request "
         "does not set context_window.",
     )
+    search_assistant_context: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Search: share of neighbouring context (and the reply boost) an "
+        "assistant's memory (role assistant) receives; 1 treats it like any other memory.",
+    )
     search_session_gap_s: float = Field(
         1800.0,
         ge=0,

@@ -114,6 +114,7 @@ class Search:
             names=statements.query_names(query) if plan.names else [],
             name_weight=name_weight,
             session_gap_s=self.settings.search_session_gap_s,
+            assistant_context=self.settings.search_assistant_context,
         )
         rows = await statements.ranked(
             self.store, plan, user_id, ranking, node, show_expired=req.show_expired

@@ -127,6 +127,7 @@ class RankingParams:
     names: str
     name_weight: str
     session_gap: str
+    assistant_context: str
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,7 @@ def search_sql(p: Plan, r: RankingParams, where_sql: str) -> str:
         f"""params AS (SELECT {r.kw_ids}::uuid[], {r.kw_relevance}::float8[],
                              {r.kw_weight}::float8, {r.ctx_weight}::float8, {r.ctx_window}::int,
                              {r.names}::text[], {r.name_weight}::float8,
-                             {r.session_gap}::float8)""",
+                             {r.session_gap}::float8, {r.assistant_context}::float8)""",
         f"""keyword AS MATERIALIZED (
             SELECT id, relevance, rank FROM unnest({r.kw_ids}::uuid[], {r.kw_relevance}::float8[])
                 WITH ORDINALITY AS k(id, relevance, rank))""",
@@ -291,7 +292,8 @@ def search_sql(p: Plan, r: RankingParams, where_sql: str) -> str:
         f"m.id, m.agent_id, m.run_id, m.create_time, {cosine} AS score, "
         f"{relevance} AS relevance, "
         r"m.content ~ '[?\uFF1F\u061F]\s*$' AS question, "
-        r"lower(substring(m.content FROM '^\W*(\w+)')) AS subject"
+        r"lower(substring(m.content FROM '^\W*(\w+)')) AS subject, "
+        "m.role = 'assistant' AS assistant"
     )
     # Keyword-only candidates pass the filter in the keyword statement; the user check
     # keeps this statement safe on its own.
@@ -322,8 +324,8 @@ def search_sql(p: Plan, r: RankingParams, where_sql: str) -> str:
                 SELECT id, create_time FROM memories
                 WHERE user_id = {r.user} AND agent_id = s.agent_id AND run_id = s.run_id
                   AND (create_time, id) {cmp} (s.create_time, s.id) AND {where_sql}
-                  AND (s.run_id <> ''
-                       OR create_time {within} s.create_time {sign} {r.session_gap} * interval '1 s')
+                  AND (s.run_id <> '' OR create_time {within}
+                       s.create_time {sign} {r.session_gap} * interval '1 s')
                 ORDER BY create_time {order}, id {order} LIMIT {r.ctx_window}"""
     before = walk.format(cmp="<", within=">=", sign="-", order="DESC", where_sql=where_sql, r=r)
     after = walk.format(cmp=">", within="<=", sign="+", order="ASC", where_sql=where_sql, r=r)
@@ -349,9 +351,9 @@ def search_sql(p: Plan, r: RankingParams, where_sql: str) -> str:
     )
     ctes.append(
         f"""pool AS (
-            SELECT id, score, relevance, question, subject FROM candidates
+            SELECT id, score, relevance, question, subject, assistant FROM candidates
             UNION ALL
-            SELECT id, score, relevance, question, subject FROM (
+            SELECT id, score, relevance, question, subject, assistant FROM (
                 SELECT {narrow}
                 FROM neighbour_ids AS c JOIN memories AS m USING (id)
                 WHERE m.user_id = {r.user}) AS neighbours)"""
@@ -364,15 +366,15 @@ def search_sql(p: Plan, r: RankingParams, where_sql: str) -> str:
     ctes.append(
         """tagged AS (
             SELECT id AS key, id AS memory, true AS own, 0::bigint AS step,
-                   score, relevance, question, subject FROM pool
+                   score, relevance, question, subject, assistant FROM pool
             UNION ALL
-            SELECT b, a, false, step, NULL, NULL, NULL, NULL FROM links
+            SELECT b, a, false, step, NULL, NULL, NULL, NULL, NULL FROM links
             UNION ALL
-            SELECT a, b, false, -step, NULL, NULL, NULL, NULL FROM links)"""
+            SELECT a, b, false, -step, NULL, NULL, NULL, NULL, NULL FROM links)"""
     )
     ctes.append(
         """spread AS (
-            SELECT memory, own, step, score, subject,
+            SELECT memory, own, step, score, subject, assistant,
                    max(relevance) OVER (PARTITION BY key) AS relevance,
                    bool_or(question) OVER (PARTITION BY key) AS question
             FROM tagged)"""
@@ -383,6 +385,7 @@ def search_sql(p: Plan, r: RankingParams, where_sql: str) -> str:
                    max(score) FILTER (WHERE own) AS score,
                    max(relevance) FILTER (WHERE own) AS relevance,
                    max(subject) FILTER (WHERE own) AS subject,
+                   bool_or(assistant) FILTER (WHERE own) AS assistant,
                    coalesce(max(relevance) FILTER (WHERE NOT own), 0) AS context,
                    coalesce(max(relevance) FILTER (WHERE step = -1 AND question), 0) AS asked
             FROM spread GROUP BY memory)"""
@@ -390,8 +393,9 @@ def search_sql(p: Plan, r: RankingParams, where_sql: str) -> str:
     ctes.append(
         f"""top AS MATERIALIZED (
             SELECT id, score,
-                   relevance + {name_boost} + {r.ctx_weight} * context
-                       + {REPLY_FACTOR} * {r.ctx_weight} * asked
+                   relevance + {name_boost}
+                       + {r.ctx_weight} * (context + {REPLY_FACTOR} * asked)
+                         * CASE WHEN assistant THEN {r.assistant_context} ELSE 1 END
                        AS rank_key
             FROM ranked WHERE score >= {r.min_score}
             ORDER BY rank_key DESC, score DESC, id LIMIT {r.top_k})"""
@@ -437,6 +441,7 @@ class Ranking:
     names: list[str]
     name_weight: float
     session_gap_s: float
+    assistant_context: float
 
 
 async def ranked(
@@ -463,6 +468,7 @@ async def ranked(
         names=params.add(ranking.names),
         name_weight=params.add(ranking.name_weight),
         session_gap=params.add(ranking.session_gap_s),
+        assistant_context=params.add(ranking.assistant_context),
     )
     where = memory_filter(node, params, show_expired=show_expired)
     return await store.fetch(search_sql(p, r, where), params.values)
