@@ -1,30 +1,37 @@
 """Congruence: one scenario through every front door, same results.
 
 The scenario of tests/clients/scenario.py runs through the Python, Go and TypeScript clients
-(each its own copy, in its own language) and through REST/JSON on a real Envoy
-(scenario_rest.py), against the same live server, each as a user of its own. Each result is
-normalised JSON; they must agree with each other and with what the scenario means. The Go
-and TypeScript toolchains come from `make clients-tools` (Go modules pinned in
-clients/go/go.sum, npm packages in clients/ts/package-lock.json).
+(each its own copy, in its own language), through REST/JSON on a real Envoy
+(scenario_rest.py) and through the MCP bridge with the MCP SDK's client (scenario_mcp.py),
+against the same live server, each as a user of its own. Each result is normalised JSON;
+they must agree with each other and with what the scenario means. MCP's tools cover part of
+the scenario: the steps and fields they cannot do are listed in scenario_mcp.py and compared
+without. The Go and TypeScript toolchains come from `make clients-tools` (Go modules pinned
+in clients/go/go.sum, npm packages in clients/ts/package-lock.json).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.clients import scenario, scenario_rest
+from mem0stack.v1 import memory_pb2
+from tests.clients import scenario, scenario_mcp, scenario_rest
 from tests.support.envoy import EnvoyProcess
 from tests.support.servers import REPO, ServerProcess
 
 GO_DIR = REPO / "clients" / "go"
+#: The keys of a normalised memory.
+MEMORY_KEYS = scenario.memory(memory_pb2.Memory(), scenario.Positions([])).keys()
 TS_DIR = REPO / "clients" / "ts"
 
 
@@ -54,6 +61,9 @@ def results(server: ServerProcess, gateway: EnvoyProcess) -> dict[str, dict[str,
     tsc = TS_DIR / "node_modules" / ".bin" / "tsc"
     assert tsc.exists(), "run `make clients-tools` (npm ci in clients/ts) first"
     subprocess.run([str(tsc), "-p", "tsconfig.json"], cwd=TS_DIR, check=True, timeout=300)
+    # The MCP session needs an event loop of its own, outside the tests' loop.
+    with ThreadPoolExecutor(1) as pool:
+        mcp = pool.submit(asyncio.run, scenario_mcp.run(server.target, _user("mcp"))).result()
     return {
         "python": scenario.run(server.target, _user("py")),
         "go": _run([go, "run", "./internal/scenario", server.target, _user("go")], GO_DIR),
@@ -62,6 +72,7 @@ def results(server: ServerProcess, gateway: EnvoyProcess) -> dict[str, dict[str,
             TS_DIR,
         ),
         "rest": scenario_rest.run(gateway.target, _user("rest")),
+        "mcp": mcp,
     }
 
 
@@ -86,3 +97,21 @@ def test_front_doors_agree(results: dict[str, dict[str, Any]], door: str) -> Non
     for key in expected:
         assert got.get(key) == expected[key], f"{door} differs from python in {key!r}"
     assert got.keys() == expected.keys()
+
+
+def _without_mcp_fields(value: Any) -> Any:
+    """``value`` with every normalised memory's fields the MCP tools lack removed."""
+    if isinstance(value, list):
+        return [_without_mcp_fields(item) for item in value]
+    if isinstance(value, dict) and value.keys() == MEMORY_KEYS:
+        return {k: v for k, v in value.items() if k not in scenario_mcp.NO_FIELD}
+    return value
+
+
+def test_mcp_agrees_where_it_has_tools(results: dict[str, dict[str, Any]]) -> None:
+    expected, got = results["python"], results["mcp"]
+    # Every step runs through MCP but those written down as having no tool.
+    assert got.keys() == expected.keys() - scenario_mcp.NO_TOOL.keys()
+    assert scenario_mcp.NO_TOOL.keys() < expected.keys()
+    for key in got:
+        assert got[key] == _without_mcp_fields(expected[key]), f"mcp differs from python in {key!r}"
