@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -40,10 +41,16 @@ class Response:
 
 @dataclass
 class EnvoyProcess:
-    """Envoy on free loopback ports, forwarding to ``upstream`` (``host:port``)."""
+    """Envoy on free loopback ports, forwarding to ``upstream`` (``host:port``).
+
+    ``render_args`` go to gateway/render_envoy.py as they are (its TLS options); with a
+    listener certificate, ``tls`` is what the test's REST calls trust and present.
+    """
 
     upstream: str
     health_interval: float = 0.5
+    render_args: list[str] = field(default_factory=list)
+    tls: ssl.SSLContext | None = None
     port: int = field(default_factory=free_port)
     admin_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -71,6 +78,7 @@ class EnvoyProcess:
                 self.upstream,
                 "--health-interval",
                 str(self.health_interval),
+                *self.render_args,
                 "-o",
                 str(self.config_path),
             ],
@@ -161,7 +169,11 @@ class EnvoyProcess:
             sent["authorization"] = f"Bearer {key}"
         if params:
             path = f"{path}?{urlencode(params, doseq=True)}"
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn: http.client.HTTPConnection
+        if self.tls is not None:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=self.tls)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         start = time.perf_counter()
         try:
             conn.request(method, path, body=data, headers=sent)
