@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -35,6 +35,21 @@ class Settings(BaseSettings):
         0.0,
         description="Seconds to keep serving after reporting NOT_SERVING on SIGTERM, so load "
         "balancers notice first (about twice their health-check interval).",
+    )
+
+    # TLS (docs/operations.md#tls)
+    tls_cert_file: Path | None = Field(
+        None,
+        description="PEM certificate chain the gRPC listener presents; with tls_key_file it "
+        "serves TLS only. Unset: plaintext. The TLS files are read again when they change.",
+    )
+    tls_key_file: Path | None = Field(
+        None, description="PEM private key of tls_cert_file (unencrypted)."
+    )
+    tls_client_ca_file: Path | None = Field(
+        None,
+        description="PEM CA certificates; setting it requires every client to present a "
+        "certificate they signed (mutual TLS). Needs tls_cert_file.",
     )
 
     # Storage
@@ -332,6 +347,17 @@ class Settings(BaseSettings):
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
+
+    @model_validator(mode="after")
+    def _tls_files_go_together(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file are set together or not at all")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError(
+                "tls_client_ca_file (client certificates) needs the server's own certificate: "
+                "set tls_cert_file and tls_key_file too"
+            )
+        return self
 
     @property
     def listen_host(self) -> str:

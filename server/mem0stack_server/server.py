@@ -50,6 +50,7 @@ from mem0stack_server.transport.interceptors import (
     ObservabilityInterceptor,
 )
 from mem0stack_server.transport.memory_servicer import MemoryServicer
+from mem0stack_server.transport.tls import server_credentials
 
 log = logging.getLogger("mem0stack.server")
 
@@ -162,6 +163,7 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
         )
     else:
         log.info("LLM configured: model %s", settings.llm_model)
+    credentials = server_credentials(settings)  # unusable certificate files stop start-up here
     embedder = build_embedder(settings)
     pool = await open_database(settings, dsn, embedder)
     # embed/ and store/ know nothing of metrics: they are fed from here.
@@ -239,11 +241,18 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
     reflection.enable_server_reflection(
         (SERVICE_NAME, GRAPH_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    bound = server.add_insecure_port(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}")
+    address = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+    if credentials is None:
+        bound = server.add_insecure_port(address)
+    else:
+        bound = server.add_secure_port(address, credentials)
     await server.start()
     for service in ("", SERVICE_NAME, GRAPH_SERVICE_NAME):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    log.info("serving", extra={"address": f"{host}:{bound}", "embedder": embedder.model})
+    tls = "off" if credentials is None else "mutual" if settings.tls_client_ca_file else "on"
+    log.info(
+        "serving", extra={"address": f"{host}:{bound}", "embedder": embedder.model, "tls": tls}
+    )
     pruner = asyncio.create_task(
         _prune_feed_periodically(pool, timedelta(hours=settings.event_retention_hours)),
         name="feed-pruner",

@@ -26,12 +26,23 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """A server subprocess on a given database and port."""
+    """A server subprocess on a given database and port.
 
-    def __init__(self, database_url: str, port: int, env: dict[str, str] | None = None) -> None:
+    ``credentials`` are what the test's own channels (the readiness check included) use
+    when the server serves TLS (``MEM0STACK_TLS_*`` in ``env``).
+    """
+
+    def __init__(
+        self,
+        database_url: str,
+        port: int,
+        env: dict[str, str] | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
         self.database_url = database_url
         self.port = port
         self.env = env or {}
+        self.credentials = credentials
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"mem0stack-test-{port}.log"
 
@@ -65,7 +76,11 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log_path.read_text()[-4000:]}")
             try:
-                with grpc.insecure_channel(self.target) as channel:
+                with (
+                    grpc.secure_channel(self.target, self.credentials)
+                    if self.credentials is not None
+                    else grpc.insecure_channel(self.target)
+                ) as channel:
                     reply = health_pb2_grpc.HealthStub(channel).Check(
                         health_pb2.HealthCheckRequest(), timeout=1
                     )
@@ -99,6 +114,13 @@ class ServerProcess:
         interceptors: Sequence[grpc.aio.ClientInterceptor] = ()
         if api_key is not None:
             interceptors = (BearerInterceptor(api_key),)
+        if self.credentials is not None:
+            secure = grpc.aio.secure_channel(
+                self.target, self.credentials, interceptors=interceptors
+            )
+            async with secure as channel:
+                yield channel
+            return
         async with grpc.aio.insecure_channel(self.target, interceptors=interceptors) as channel:
             yield channel
 

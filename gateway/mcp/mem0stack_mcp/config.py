@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mem0stack import DEFAULT_TARGET
+from mem0stack import DEFAULT_TARGET, TLSConfig
 
 __all__ = [
     "DEFAULT_HTTP_HOST",
@@ -29,14 +29,15 @@ class BridgeConfig:
 
     ``server`` is the gRPC target ``host:port``; ``api_key`` and ``user`` are the bridge's own
     identity (stdio always uses them; over HTTP they serve callers that bring none); ``tls``
-    forces TLS on or off (unset: plaintext to loopback, TLS elsewhere); ``timeout`` bounds
+    forces TLS on or off (unset: plaintext to loopback, TLS elsewhere), or is the SDK's
+    :class:`~mem0stack.TLSConfig` (a private CA, a client certificate); ``timeout`` bounds
     each call to the server in seconds.
     """
 
     server: str = DEFAULT_TARGET
     api_key: str | None = None
     user: str | None = None
-    tls: bool | None = None
+    tls: bool | TLSConfig | None = None
     timeout: float = 30.0
     http: bool = False
     host: str = DEFAULT_HTTP_HOST

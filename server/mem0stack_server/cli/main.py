@@ -196,10 +196,11 @@ def _run_server(settings: Settings) -> None:
     from mem0stack_server.llm import LLMConfigError
     from mem0stack_server.server import serve as run_server
     from mem0stack_server.store.database import EmbeddingMismatchError
+    from mem0stack_server.transport.tls import TLSConfigError
 
     try:
         asyncio.run(run_server(settings, dsn))
-    except (EmbeddingMismatchError, LLMConfigError) as exc:
+    except (EmbeddingMismatchError, LLMConfigError, TLSConfigError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         sys.exit(2)
 
@@ -433,16 +434,44 @@ _ca_cert = click.option(
     help="PEM file of the CA that signed the server's certificate, for a private CA "
     "(env MEM0STACK_CA_CERT); implies --tls [default: the system's CAs].",
 )
+_client_cert = click.option(
+    "--client-cert",
+    envvar="MEM0STACK_CLIENT_CERT",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM certificate to present to a server that requires client certificates "
+    "(mutual TLS; env MEM0STACK_CLIENT_CERT); needs --client-key, implies --tls.",
+)
+_client_key = click.option(
+    "--client-key",
+    envvar="MEM0STACK_CLIENT_KEY",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM private key of --client-cert (env MEM0STACK_CLIENT_KEY).",
+)
+
+
+def _tls_options(command: F) -> F:
+    """--tls/--no-tls, --ca-cert, --client-cert and --client-key, in that order."""
+    for option in (_client_key, _client_cert, _ca_cert, _tls):
+        command = option(command)
+    return command
 
 
 def _connection(
-    target: str, api_key: str | None, tls: bool | None, ca_cert: Path | None
+    target: str,
+    api_key: str | None,
+    tls: bool | None,
+    ca_cert: Path | None,
+    client_cert: Path | None = None,
+    client_key: Path | None = None,
 ) -> Connection:
     from mem0stack.options import is_loopback
     from mem0stack_server.cli.transfer import Connection, channel_tls
 
+    def read(path: Path | None) -> bytes | None:
+        return path.read_bytes() if path else None
+
     try:
-        resolved = channel_tls(target, tls, ca_cert.read_bytes() if ca_cert else None)
+        resolved = channel_tls(target, tls, read(ca_cert), read(client_cert), read(client_key))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     # Plaintext to a remote target happens only on an explicit --no-tls (channel_tls).
@@ -463,7 +492,8 @@ def _rpc_failed(exc: Exception, tls: bool) -> click.ClickException:
     if exc.code.name == "UNAVAILABLE":
         # A TLS/plaintext mismatch or an unknown CA shows up only as UNAVAILABLE.
         hint = (
-            " (TLS was on: if the server runs, a private CA needs --ca-cert and a "
+            " (TLS was on: if the server runs, a private CA needs --ca-cert, a server "
+            "that requires client certificates --client-cert and --client-key, and a "
             "plaintext server --no-tls)"
             if tls
             else " (TLS was off: if the server runs behind TLS, add --tls)"
@@ -487,8 +517,7 @@ def _rpc_failed(exc: Exception, tls: bool) -> click.ClickException:
 )
 @_target
 @_api_key
-@_tls
-@_ca_cert
+@_tls_options
 def export_command(
     user: str,
     filter_text: str,
@@ -499,6 +528,8 @@ def export_command(
     api_key: str | None,
     tls: bool | None,
     ca_cert: Path | None,
+    client_cert: Path | None,
+    client_key: Path | None,
 ) -> None:
     """Export a user's memories as JSON lines (one memory per line).
 
@@ -510,7 +541,7 @@ def export_command(
     """
     from mem0stack_server.cli.transfer import export_memories
 
-    connection = _connection(target, api_key, tls, ca_cert)
+    connection = _connection(target, api_key, tls, ca_cert, client_cert, client_key)
     try:
         count = asyncio.run(
             export_memories(connection, user, filter_text, include_embeddings, output, cursor)
@@ -525,8 +556,7 @@ def export_command(
 @click.option("--user", required=True, help="The user who will own the memories.")
 @_target
 @_api_key
-@_tls
-@_ca_cert
+@_tls_options
 def import_command(
     file: Path,
     user: str,
@@ -534,6 +564,8 @@ def import_command(
     api_key: str | None,
     tls: bool | None,
     ca_cert: Path | None,
+    client_cert: Path | None,
+    client_key: Path | None,
 ) -> None:
     """Import memories from a JSON lines FILE: our export, mem0 or OpenMemory.
 
@@ -550,7 +582,7 @@ def import_command(
     """
     from mem0stack_server.cli.transfer import import_memories
 
-    connection = _connection(target, api_key, tls, ca_cert)
+    connection = _connection(target, api_key, tls, ca_cert, client_cert, client_key)
     try:
         report = asyncio.run(import_memories(connection, user, file))
     except Exception as exc:

@@ -86,18 +86,30 @@ class Connection:
         )
 
 
-def channel_tls(target: str, tls: bool | None, ca_cert: bytes | None) -> TLSConfig | None:
-    """TLS for ``target`` (``None``: plaintext), from ``--tls/--no-tls`` and ``--ca-cert``.
+def channel_tls(
+    target: str,
+    tls: bool | None,
+    ca_cert: bytes | None,
+    client_cert: bytes | None = None,
+    client_key: bytes | None = None,
+) -> TLSConfig | None:
+    """TLS for ``target`` (``None``: plaintext), from ``--tls/--no-tls``, ``--ca-cert`` and
+    ``--client-cert``/``--client-key``.
 
     Unset ``tls`` is plaintext to loopback targets and TLS anywhere else, exactly as the
     Python client and the MCP bridge decide, so a remote target gets plaintext (and an API
-    key in the clear) only from an explicit ``--no-tls``. A CA certificate asks for TLS.
+    key in the clear) only from an explicit ``--no-tls``. A CA certificate or a client
+    certificate (for a server that requires one: mutual TLS) asks for TLS.
     """
-    if ca_cert is not None:
-        if tls is False:
-            raise ValueError("--ca-cert is for TLS connections; leave out --no-tls")
-        return TLSConfig(root_certificates=ca_cert)
-    return resolve_tls(target, tls)
+    if (client_cert is None) != (client_key is None):
+        raise ValueError("--client-cert and --client-key go together")
+    if ca_cert is None and client_cert is None:
+        return resolve_tls(target, tls)
+    if tls is False:
+        raise ValueError("--ca-cert and --client-cert are for TLS connections; leave out --no-tls")
+    return TLSConfig(
+        root_certificates=ca_cert, private_key=client_key, certificate_chain=client_cert
+    )
 
 
 # Export
