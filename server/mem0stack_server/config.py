@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     metrics_listen: str = Field(
         "localhost:9464", description="Prometheus /metrics address; empty disables it."
     )
+    stats_interval_s: float = Field(
+        30.0,
+        gt=0,
+        description="How often the memory, user and database-size gauges are counted anew.",
+    )
     grace_period_s: float = Field(10.0, description="How long SIGTERM waits for calls to drain.")
     drain_delay_s: float = Field(
         0.0,

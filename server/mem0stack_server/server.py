@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import ipaddress
 import logging
 import signal
@@ -35,14 +36,16 @@ from mem0stack_server.auth.authenticator import Authenticator
 from mem0stack_server.config import Settings
 from mem0stack_server.embed import Embedder, create_embedder
 from mem0stack_server.embed._batcher import set_batch_observer
+from mem0stack_server.embed._cache import set_cache_observer
 from mem0stack_server.llm import LLMClient
 from mem0stack_server.llm import from_settings as llm_from_settings
 from mem0stack_server.obs import metrics
-from mem0stack_server.store.database import create_pool, migrate
+from mem0stack_server.store.database import create_pool, migrate, set_query_observer
 from mem0stack_server.store.events import EventStore, FeedListener
 from mem0stack_server.store.keys import KeyStore
 from mem0stack_server.store.memories import MemoryStore
 from mem0stack_server.store.operations import OperationStore
+from mem0stack_server.store.stats import read_stats
 from mem0stack_server.transport.graph_servicer import GraphServicer
 from mem0stack_server.transport.interceptors import (
     AuthInterceptor,
@@ -165,10 +168,15 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
         log.info("LLM configured: model %s", settings.llm_model)
     credentials = server_credentials(settings)  # unusable certificate files stop start-up here
     embedder = build_embedder(settings)
-    pool = await open_database(settings, dsn, embedder)
     # embed/ and store/ know nothing of metrics: they are fed from here.
+    set_query_observer(metrics.observe_db_query)
+    set_cache_observer(metrics.observe_embedding_cache)
+    pool = await open_database(settings, dsn, embedder)
     set_batch_observer(metrics.observe_embedding_batch)
     metrics.watch_db_pool(pool)
+    metrics.BUILD_INFO.labels(
+        _version(), embedder.model, settings.llm_model if llm is not None else ""
+    ).set(1)
     key_store = KeyStore(pool)
     authenticator = await Authenticator.create(key_store, settings)
 
@@ -257,6 +265,9 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
         _prune_feed_periodically(pool, timedelta(hours=settings.event_retention_hours)),
         name="feed-pruner",
     )
+    stats = asyncio.create_task(
+        _count_periodically(pool, settings.stats_interval_s), name="stats-counter"
+    )
     return RunningServer(
         server,
         health_servicer,
@@ -265,7 +276,7 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
         bound,
         settings,
         listener,
-        [pruner],
+        [pruner, stats],
         operations,
         llm,
         graph,
@@ -282,6 +293,31 @@ async def _prune_feed_periodically(pool: asyncpg.Pool, retention: timedelta) -> 
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("could not prune the change feed: %s", exc)
         await asyncio.sleep(3600)
+
+
+async def _count_periodically(pool: asyncpg.Pool, interval_s: float) -> None:
+    """Refresh the gauges of what the database holds, at start-up and every interval."""
+    while True:
+        try:
+            stats = await read_stats(pool)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            metrics.DATABASE_UP.set(0)
+            log.warning("could not count memories for the metrics: %s", exc)
+        else:
+            metrics.DATABASE_UP.set(1)
+            for state, count in stats.memories.items():
+                metrics.MEMORIES.labels(state).set(count)
+            metrics.USERS.set(stats.users)
+            metrics.DATABASE_SIZE.set(stats.database_bytes)
+            metrics.WAL_SIZE.set(stats.wal_bytes)
+        await asyncio.sleep(interval_s)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("mem0-stack")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def start_metrics(settings: Settings) -> None:

@@ -23,7 +23,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc, operation_pb2
+from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc, operation_pb2, streams_pb2
 from mem0stack.v1 import memory_service_pb2 as svc
 from mem0stack_server.embed import EmbedderError, OpenAIEmbedder, create_embedder
 from mem0stack_server.embed._batcher import set_batch_observer
@@ -51,6 +51,7 @@ RARE = {
     "mem0stack_graph_jobs": "graph memory is off without Neo4j",
     "mem0stack_graph_apply_seconds": "graph memory is off without Neo4j",
     "mem0stack_graph_relations_invalidated": "graph memory is off without Neo4j",
+    "mem0stack_watch_overflows": "only a watcher reading slower than its queue fills",
 }
 
 # What the conversations say and what the fake LLM extracts from them.
@@ -131,6 +132,8 @@ def metrics_server(make_database, fake_llm: FakeLLM) -> Iterator[ServerProcess]:
             "MEM0STACK_OPERATION_WORKERS": "1",
             "MEM0STACK_OPERATION_QUEUE_SIZE": "1",
             "MEM0STACK_DB_POOL_MAX": str(POOL_MAX),
+            # The memory and user counts are read again often enough to see the work.
+            "MEM0STACK_STATS_INTERVAL_S": "0.2",
         },
     )
     process.start()
@@ -209,6 +212,9 @@ async def test_real_work_moves_every_metric(stub, fake_llm: FakeLLM, user_id: st
     fake_llm.responder = answer_from_script(release)
     parent = f"users/{user_id}"
     before = await asyncio.to_thread(scrape)
+    # A watcher stays open through the work, so the open-streams gauge reads 1.
+    watcher = stub.WatchMemories(streams_pb2.WatchMemoriesRequest(parent=parent))
+    await watcher.initial_metadata()
 
     try:
         # Memories stored verbatim: one embedded alone, three in one batch; then searched.
@@ -250,6 +256,7 @@ async def test_real_work_moves_every_metric(stub, fake_llm: FakeLLM, user_id: st
         during = await asyncio.to_thread(scrape)
     finally:
         release.set()
+        watcher.cancel()
     for accepted in (first, second):
         op = await wait_done(stub, accepted.operation)
         assert op.state == operation_pb2.Operation.SUCCEEDED
@@ -264,6 +271,18 @@ async def test_real_work_moves_every_metric(stub, fake_llm: FakeLLM, user_id: st
 
     # The figures are the right ones, not just some.
     assert series(during, "mem0stack_operation_queue_depth", "gauge") == {(): 1.0}
+    assert series(during, "mem0stack_operations_running", "gauge") == {(): 1.0}
+    assert series(during, "mem0stack_watch_streams", "gauge") == {(): 1.0}
+    await until(
+        lambda: (
+            series(scrape(), "mem0stack_memories", "gauge").get((("state", "active"),))
+            == len(CREATED) + len(FACTS)
+        ),
+        "the active memories counted",
+    )
+    assert series(after, "mem0stack_database_up", "gauge") == {(): 1.0}
+    (info,) = series(after, "mem0stack_build_info", "gauge")
+    assert dict(info)["llm_model"] == "fake-model"
     pool = series(after, "mem0stack_db_pool_connections", "gauge")
     assert set(pool) == {(("state", "idle"),), (("state", "in_use"),)}
     assert 1 <= sum(pool.values()) <= POOL_MAX

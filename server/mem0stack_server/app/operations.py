@@ -217,6 +217,7 @@ class Operations:
             await self.store.succeed(conn, op_id, owner, response.SerializeToString())
 
         self._running.add(op_id)
+        metrics.OPERATIONS_RUNNING.set(len(self._running))
         self._idle.clear()
         renewer = asyncio.create_task(self._renew(op_id))
         timeout = self.settings.operation_timeout_s
@@ -255,6 +256,7 @@ class Operations:
             deadline_var.set(None)
             renewer.cancel()
             self._running.discard(op_id)
+            metrics.OPERATIONS_RUNNING.set(len(self._running))
             if not self._running:
                 self._idle.set()
 

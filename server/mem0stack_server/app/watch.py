@@ -27,6 +27,7 @@ from mem0stack_server.domain.errors import Code, DomainError, Reason
 from mem0stack_server.domain.filter import Node, parse_filter
 from mem0stack_server.domain.pagination import fingerprint
 from mem0stack_server.domain.tokens import decode_cursor, encode_cursor
+from mem0stack_server.obs import metrics
 from mem0stack_server.store.events import EventStore, FeedListener
 from mem0stack_server.store.filter_sql import compile_filter
 from mem0stack_server.store.sql import Params
@@ -76,6 +77,7 @@ async def watch(
             name=f"watch-{user_id}",
         )
         delivered = encode_cursor(scope, position)
+        metrics.WATCH_STREAMS.inc()
         try:
             while True:
                 getter = asyncio.ensure_future(queue.get())
@@ -94,6 +96,7 @@ async def watch(
         except _Overflowed:
             raise _overflow(delivered) from None
         finally:
+            metrics.WATCH_STREAMS.dec()
             producer.cancel()
             with contextlib.suppress(asyncio.CancelledError, _Overflowed, Exception):
                 await producer
@@ -104,6 +107,7 @@ class _Overflowed(Exception):
 
 
 def _overflow(cursor: str) -> DomainError:
+    metrics.WATCH_OVERFLOWS.inc()
     return DomainError(
         Code.RESOURCE_EXHAUSTED,
         Reason.WATCH_OVERFLOW,

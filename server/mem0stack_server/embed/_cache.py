@@ -8,9 +8,26 @@ few thousand query vectors are kept.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
+
+#: Told ``True`` for every cache hit and ``False`` for every miss; see set_cache_observer.
+CacheObserver = Callable[[bool], None]
+_observer: CacheObserver | None = None
+
+
+def set_cache_observer(observer: CacheObserver | None) -> None:
+    """Report every lookup in every enabled cache of this process to ``observer``."""
+    global _observer
+    _observer = observer
+
+
+def _tell(hit: bool) -> None:
+    observer = _observer
+    if observer is not None:
+        observer(hit)
 
 
 class VectorCache:
@@ -37,9 +54,11 @@ class VectorCache:
         vector = self._items.get(text)
         if vector is None:
             self.misses += 1
+            _tell(False)
             return None
         self._items.move_to_end(text)
         self.hits += 1
+        _tell(True)
         # A copy, so a caller that scales or edits its vector in place cannot
         # corrupt what later callers get.
         return vector.copy()

@@ -160,3 +160,74 @@ GRAPH_RELATIONS_INVALIDATED = Counter(
     "mem0stack_graph_relations_invalidated_total",
     "Relations marked invalid (contradicted or their memories superseded).",
 )
+
+# Messages on each RPC, as go-grpc-prometheus counts them: one each way for a unary call,
+# one per streamed message otherwise.
+MSG_RECEIVED = Counter(
+    "grpc_server_msg_received_total", "RPC messages received on the server.", LABELS
+)
+MSG_SENT = Counter("grpc_server_msg_sent_total", "RPC messages sent by the server.", LABELS)
+
+BUILD_INFO = Gauge(
+    "mem0stack_build_info",
+    "Always 1: the server's version and the models it runs with.",
+    ("version", "embedding_model", "llm_model"),
+)
+
+# What the database holds, counted at most every stats interval (server.py refreshes them)
+# so a scrape never runs a query.
+MEMORIES = Gauge(
+    "mem0stack_memories", "Memories stored, by state: active or superseded.", ("state",)
+)
+USERS = Gauge("mem0stack_users", "Users with at least one active memory.")
+DATABASE_UP = Gauge(
+    "mem0stack_database_up", "1 when the last statistics query reached the database, else 0."
+)
+DATABASE_SIZE = Gauge(
+    "mem0stack_database_size_bytes", "Size of the server's database on disk (pg_database_size)."
+)
+WAL_SIZE = Gauge(
+    "mem0stack_database_wal_bytes",
+    "Bytes of write-ahead log kept by PostgreSQL (pg_ls_waldir; 0 where the role may not read it).",
+)
+
+DB_QUERY_SECONDS = Histogram(
+    "mem0stack_db_query_seconds",
+    "Time of one SQL statement on the pool's connections, failed ones included.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+def observe_db_query(seconds: float) -> None:
+    """Record one SQL statement (the ``store`` package's query observer)."""
+    DB_QUERY_SECONDS.observe(seconds)
+
+
+EMBED_CACHE = Counter(
+    "mem0stack_embedding_cache_requests_total",
+    "Lookups in the embedders' vector caches, by result: hit or miss.",
+    ("result",),
+)
+
+
+def observe_embedding_cache(hit: bool) -> None:
+    """Record one cache lookup (the ``embed`` package's cache observer)."""
+    EMBED_CACHE.labels("hit" if hit else "miss").inc()
+
+
+SEARCH_SECONDS = Histogram(
+    "mem0stack_search_seconds",
+    "Time of one SearchMemories call, by retrieval mode.",
+    ("mode",),
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+OPERATIONS_RUNNING = Gauge(
+    "mem0stack_operations_running", "Background operations being run by this server now."
+)
+
+WATCH_STREAMS = Gauge("mem0stack_watch_streams", "WatchMemories streams open on this server.")
+WATCH_OVERFLOWS = Counter(
+    "mem0stack_watch_overflows_total",
+    "WatchMemories streams ended because the watcher fell too far behind the feed.",
+)

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -45,8 +46,27 @@ def start_embedded(data_dir: Path) -> str:
     return uri
 
 
+#: Told the seconds of every SQL statement on the pool's connections, failed ones too; the
+#: server installs it (store/ knows nothing of metrics). See :func:`set_query_observer`.
+QueryObserver = Callable[[float], None]
+_query_observer: QueryObserver | None = None
+
+
+def set_query_observer(observer: QueryObserver | None) -> None:
+    """Report the time of every statement on pools created after this call."""
+    global _query_observer
+    _query_observer = observer
+
+
+def _log_query(query: Any) -> None:
+    observer = _query_observer
+    if observer is not None:
+        observer(query.elapsed)
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await register_vector(conn)
+    conn.add_query_logger(_log_query)
     await conn.set_type_codec(
         "jsonb", encoder=_json_dumps, decoder=_json_loads, schema="pg_catalog", format="text"
     )

@@ -128,7 +128,9 @@ class ObservabilityInterceptor(_WrappingInterceptor):
         start = time.perf_counter()
         code = grpc.StatusCode.OK
         try:
-            return await call()
+            response = await call()
+            metrics.MSG_SENT.labels(*labels).inc()
+            return response
         except BaseException as exc:
             code = _final_code(context, exc)
             raise
@@ -142,6 +144,7 @@ class ObservabilityInterceptor(_WrappingInterceptor):
         code = grpc.StatusCode.OK
         try:
             async for item in call():
+                metrics.MSG_SENT.labels(*labels).inc()
                 yield item
         except BaseException as exc:
             code = _final_code(context, exc)
@@ -156,6 +159,8 @@ class ObservabilityInterceptor(_WrappingInterceptor):
         remaining = context.time_remaining()
         deadline_var.set(time.monotonic() + remaining if remaining is not None else None)
         metrics.STARTED.labels(*labels).inc()
+        # A client stream's messages are counted as one: the handler reads them itself.
+        metrics.MSG_RECEIVED.labels(*labels).inc()
 
     @staticmethod
     def _end(labels: tuple[str, str, str], code: grpc.StatusCode, start: float) -> None:
