@@ -137,6 +137,7 @@ class RunningServer:
         instead of finding refused connections.
         """
         await self.health.enter_graceful_shutdown()
+        metrics.SERVING.set(0)
         if self.settings.drain_delay_s > 0:
             await asyncio.sleep(self.settings.drain_delay_s)
         await self.server.stop(self.settings.grace_period_s)
@@ -257,6 +258,7 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
     await server.start()
     for service in ("", SERVICE_NAME, GRAPH_SERVICE_NAME):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    metrics.SERVING.set(1)
     tls = "off" if credentials is None else "mutual" if settings.tls_client_ca_file else "on"
     log.info(
         "serving", extra={"address": f"{host}:{bound}", "embedder": embedder.model, "tls": tls}

@@ -174,6 +174,11 @@ BUILD_INFO = Gauge(
     ("version", "embedding_model", "llm_model"),
 )
 
+SERVING = Gauge(
+    "mem0stack_serving",
+    "1 while the server's health service says SERVING; 0 while it starts or drains.",
+)
+
 # What the database holds, counted at most every stats interval (server.py refreshes them)
 # so a scrape never runs a query.
 MEMORIES = Gauge(
