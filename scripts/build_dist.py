@@ -40,11 +40,11 @@ _JUNK = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", ".
 
 def version() -> str:
     """The one version of every package; fails if the packages disagree."""
-    found = {}
+    found: dict[str, str] = {}
     for name, (folder, _) in PYTHON_PROJECTS.items():
         found[name] = tomllib.loads((folder / "pyproject.toml").read_text())["project"]["version"]
     found["@mem0stack/client"] = json.loads((TS_CLIENT / "package.json").read_text())["version"]
-    versions = set(found.values())
+    versions = {str(v) for v in found.values()}
     if len(versions) != 1:
         raise SystemExit(f"the packages' versions differ: {found}")
     return versions.pop()

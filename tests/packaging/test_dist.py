@@ -85,11 +85,24 @@ def venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert WHEELHOUSE, "MEM0STACK_WHEELHOUSE: the wheels of requirements.lock (make test-dist)"
     root = tmp_path_factory.mktemp("venv")
     run([sys.executable, "-m", "venv", root / "venv"], cwd=root)
-    pip = [root / "venv" / "bin" / "python", "-m", "pip", "--disable-pip-version-check", "-q"]
+    pip: list[str | Path] = [
+        root / "venv" / "bin" / "python",
+        "-m",
+        "pip",
+        "--disable-pip-version-check",
+        "-q",
+    ]
     # No index: our names are never looked up on one, and nothing but the wheels of dist/
     # and the pinned ones of the wheelhouse can come in. Nothing here runs twice, so
     # compiling every module to bytecode would only cost time.
-    install = [*pip, "install", "--no-compile", "--no-index", "--find-links", WHEELHOUSE]
+    install: list[str | Path] = [
+        *pip,
+        "install",
+        "--no-compile",
+        "--no-index",
+        "--find-links",
+        WHEELHOUSE,
+    ]
     ours = [f"mem0stack=={release()}", f"mem0-stack=={release()}", f"mem0stack-mcp=={release()}"]
     run(
         [*install, "--find-links", dist / "python", "-c", REPO / "requirements.lock", *ours],
@@ -139,7 +152,7 @@ def _serving(target: str) -> bool:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=1
             )
-        return reply.status == health_pb2.HealthCheckResponse.SERVING
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
     except grpc.RpcError:
         return False
 
