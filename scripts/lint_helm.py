@@ -44,7 +44,11 @@ MINIMAL = [
 REFUSED = {
     "mcp.apiKey=k": "mcp.apiKey needs mcp.user",
     "config.listen=0.0.0.0:1": "set it through the chart's own value",
-    "config.LLM_MODEL=x": "lower case with underscores",
+    # values.schema.json: settings are named as in docs/configuration.md, and a misspelt
+    # value is an error rather than ignored.
+    "config.LLM_MODEL=x": 'Property name of "LLM_MODEL" does not match',
+    "autoscalling.enabled=true": "Additional property autoscalling is not allowed",
+    "server.drain.delaySeconds=-1": "Must be greater than or equal to 0",
 }
 
 
