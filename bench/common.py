@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # rich is not in .venv-mem0, where mem0_runner imports this module
+if TYPE_CHECKING:  # rich is imported only where a table is printed
     from rich.console import Console
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,11 +59,24 @@ class Question:
     evidence: frozenset[str]
 
 
+@dataclass(frozen=True)
+class Fact:
+    """One hand-written fact of a session's observations, with the turns it came from
+    (usually one; a few facts name several)."""
+
+    dia_ids: tuple[str, ...]
+    session: int
+    speaker: str
+    text: str
+    event_time: datetime | None
+
+
 @dataclass
 class Conversation:
     name: str
     turns: list[Turn] = field(default_factory=list)
     questions: list[Question] = field(default_factory=list)
+    facts: list[Fact] = field(default_factory=list)
 
 
 def _session_time(value: str | None) -> datetime | None:
@@ -75,8 +88,13 @@ def _session_time(value: str | None) -> datetime | None:
         return None
 
 
+def _turn_number(dia_ids: tuple[str, ...]) -> int:
+    return int(dia_ids[0].split(":")[1]) if dia_ids else 0
+
+
 def load_locomo(directory: Path) -> list[Conversation]:
-    """Every conversation (``*.json``) of a LoCoMo directory.
+    """Every conversation (``*.json``) of a LoCoMo directory, with its sessions' turns and
+    observation facts.
 
     Questions keep only well-formed evidence ids that name a turn of the conversation
     (a few are malformed, such as "D8:6; D9:17"); those left with none are dropped.
@@ -94,6 +112,14 @@ def load_locomo(directory: Path) -> list[Conversation]:
                 if t.get("blip_caption"):
                     text += f" [image: {t['blip_caption']}]"
                 conv.turns.append(Turn(t["dia_id"], n, t["speaker"], text, when))
+            facts = [
+                Fact(tuple(_DIA_ID.findall(str(dia_id))), n, speaker, fact, when)
+                for speaker, pairs in (raw.get(f"session_{n}_observation") or {}).items()
+                for fact, dia_id in pairs
+            ]
+            # The data lists a session's facts speaker by speaker; stored in the order of
+            # the turns they came from, they follow the conversation as the turns do.
+            conv.facts += sorted(facts, key=lambda f: _turn_number(f.dia_ids))
             n += 1
         known = {t.dia_id for t in conv.turns}
         for q in raw["qa"]:

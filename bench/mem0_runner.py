@@ -1,7 +1,8 @@
 """The mem0 side of the benchmarks; runs in mem0's own virtual environment (.venv-mem0).
 
 mem0ai 2.2.1 needs protobuf < 7 and so cannot share mem0-stack's environment. The
-orchestrating scripts (bench_compare.py, bench_locomo.py) start this file with
+orchestrating scripts (bench_compare.py, and bench_locomo.py and bench_beam.py through
+retrieval.py) start this file with
 ``.venv-mem0/bin/python -m bench.mem0_runner`` and read the JSON it writes.
 
 mem0 runs fully offline: telemetry off, its pgvector store on the same PostgreSQL as
@@ -29,8 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from mem0 import Memory
-
-from bench.common import load_locomo
 
 
 def memory(pg_uri: str, embed_url: str, collection: str) -> Memory:
@@ -64,28 +63,35 @@ def memory(pg_uri: str, embed_url: str, collection: str) -> Memory:
     )
 
 
-def run_locomo(args: argparse.Namespace) -> dict[str, Any]:
-    m = memory(args.pg, args.embed_url, "mem0_locomo")
-    out: dict[str, Any] = {"conversations": {}, "add_s": [], "search_s": []}
-    for conv in load_locomo(args.data):
-        user = f"locomo-{conv.name}"
-        for turn in conv.turns:
+def run_retrieval(args: argparse.Namespace) -> dict[str, Any]:
+    """The retrieval benchmarks' side (retrieval.py): every scope's memories added one by
+    one (``infer=False``), in order, then its queries searched in the user's scope; each
+    query's results come back as indices into the scope's memories."""
+    spec = json.loads(Path(args.input).read_text())
+    m = memory(args.pg, args.embed_url, "mem0_retrieval")
+    out: dict[str, Any] = {"found": [], "add_s": [], "search_s": []}
+    for scope in spec["scopes"]:
+        index: dict[str, int] = {}
+        for i, item in enumerate(scope["memories"]):
             t0 = time.perf_counter()
-            m.add(
-                [{"role": "user", "content": turn.text}],
-                user_id=user,
-                run_id=f"session_{turn.session}",
-                metadata={"dia_id": turn.dia_id, "speaker": turn.speaker},
+            reply = m.add(
+                [{"role": item["role"], "content": item["content"]}],
+                user_id=scope["user"],
+                run_id=item["run_id"] or None,
+                metadata=item["metadata"],
                 infer=False,
             )
             out["add_s"].append(time.perf_counter() - t0)
-        found: list[list[str]] = []
-        for q in conv.questions:
+            index |= {r["id"]: i for r in reply["results"]}
+        found: list[list[int]] = []
+        for query in scope["queries"]:
             t0 = time.perf_counter()
-            reply = m.search(q.question, top_k=args.top_k, filters={"user_id": user}, threshold=0.0)
+            reply = m.search(
+                query, top_k=spec["top_k"], filters={"user_id": scope["user"]}, threshold=0.0
+            )
             out["search_s"].append(time.perf_counter() - t0)
-            found.append([(r.get("metadata") or {}).get("dia_id", "") for r in reply["results"]])
-        out["conversations"][conv.name] = found
+            found.append([index[r["id"]] for r in reply["results"]])
+        out["found"].append(found)
     return out
 
 
@@ -164,12 +170,11 @@ def run_compare(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("task", choices=("locomo", "compare"))
+    parser.add_argument("task", choices=("retrieval", "compare"))
     parser.add_argument("--pg", required=True, help="PostgreSQL URI")
     parser.add_argument("--embed-url", required=True, help="base URL of embed_server.py")
     parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--data", type=Path, help="LoCoMo directory (locomo)")
-    parser.add_argument("--top-k", type=int, default=10)
+    parser.add_argument("--input", help="JSON of scopes, memories and queries (retrieval)")
     parser.add_argument("--texts", help="JSON list of memory texts (compare)")
     parser.add_argument("--queries", help="JSON list of queries (compare)")
     parser.add_argument("--vectors", help="JSON list of the texts' embeddings (compare)")
@@ -179,7 +184,7 @@ def main() -> None:
     parser.add_argument("--searches", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=20)
     args = parser.parse_args()
-    result = run_locomo(args) if args.task == "locomo" else run_compare(args)
+    result = run_retrieval(args) if args.task == "retrieval" else run_compare(args)
     args.out.write_text(json.dumps(result))
 
 

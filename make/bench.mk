@@ -1,6 +1,6 @@
 IMPORT_MEMORIES ?= 50000
-# The benchmark suite (issue #9): mem0-stack against mem0 on the same machine, LoCoMo
-# retrieval quality, and mem0-stack alone at 1,000,000 memories. Benchmarks are scripts
+# The benchmark suite (issue #9): mem0-stack against mem0 on the same machine, retrieval
+# quality on LoCoMo and BEAM, and mem0-stack alone at 1,000,000 memories. Benchmarks are scripts
 # that print figures, not tests: `make test` never runs them. docs/benchmarks.md records
 # their results.
 #
@@ -10,15 +10,19 @@ IMPORT_MEMORIES ?= 50000
 
 MEM0_VENV := .venv-mem0
 MEM0_STAMP := $(MEM0_VENV)/.installed-stamp
-# Knobs: the LoCoMo directory (any folder of LoCoMo conversation *.json files), where
-# JSON results go, the comparison sizes and the scale test's size.
+# Knobs: the LoCoMo directory (any folder of LoCoMo conversation *.json files), the BEAM
+# directory (holding chats/100K/), extra options of both retrieval benchmarks (e.g.
+# RETRIEVAL_FLAGS='--variant no-context:SEARCH_CONTEXT_WEIGHT=0', or --mem0 for BEAM),
+# where JSON results go, the comparison sizes and the scale test's size.
 LOCOMO_DATA ?= $(abspath ../shared/data/locomo)
+BEAM_DATA ?= $(abspath ../shared/data/beam)
+RETRIEVAL_FLAGS ?=
 BENCH_OUT ?= build/bench
 BENCH_SIZES ?= 1000,10000,100000
 SCALE_MEMORIES ?= 1000000
 SCALE_EF_SEARCH ?= 40,100,200,400
 
-.PHONY: bench-setup bench bench-server bench-compare bench-locomo bench-scale bench-embed
+.PHONY: bench-setup bench bench-server bench-import bench-compare bench-locomo bench-beam bench-scale bench-embed
 
 $(MEM0_STAMP): bench/requirements-mem0.txt
 	test -x $(MEM0_VENV)/bin/python || $(PYTHON) -m venv $(MEM0_VENV)
@@ -28,7 +32,7 @@ $(MEM0_STAMP): bench/requirements-mem0.txt
 bench-setup: setup $(MEM0_STAMP) ## Create .venv-mem0 (mem0ai 2.2.1, pinned) for the comparisons
 
 bench: bench-setup ## Run the whole benchmark suite (long: the 1M scale test alone takes about an hour)
-	$(MAKE) --no-print-directory bench-embed bench-server bench-import bench-compare bench-locomo bench-scale
+	$(MAKE) --no-print-directory bench-embed bench-server bench-import bench-compare bench-locomo bench-beam bench-scale
 
 bench-server: setup ## mem0-stack alone: 10,000 memories, 1,000 searches per mode
 	$(BIN)/python -m bench.bench_server --data $(LOCOMO_DATA)
@@ -39,8 +43,11 @@ bench-import: setup ## ImportMemories throughput beside the embedder's raw batch
 bench-compare: bench-setup ## mem0-stack vs mem0: add latency, ingest throughput, search at BENCH_SIZES
 	$(BIN)/python -m bench.bench_compare --data $(LOCOMO_DATA) --sizes $(BENCH_SIZES) --json $(BENCH_OUT)/compare.json
 
-bench-locomo: bench-setup ## LoCoMo retrieval quality (recall@1/5/10 per category) of mem0-stack and mem0
-	$(BIN)/python -m bench.bench_locomo --data $(LOCOMO_DATA) --json $(BENCH_OUT)/locomo.json
+bench-locomo: bench-setup ## LoCoMo retrieval (turns with/without runs, observation facts): mem0-stack, baselines, mem0
+	$(BIN)/python -m bench.bench_locomo --data $(LOCOMO_DATA) --json $(BENCH_OUT)/locomo.json $(RETRIEVAL_FLAGS)
+
+bench-beam: setup ## BEAM retrieval (every message a memory): mem0-stack and baselines (mem0 with RETRIEVAL_FLAGS=--mem0)
+	$(BIN)/python -m bench.bench_beam --data $(BEAM_DATA) --json $(BENCH_OUT)/beam.json $(RETRIEVAL_FLAGS)
 
 bench-scale: setup ## mem0-stack at SCALE_MEMORIES: search p50/p99, HNSW recall@10, index build time and size
 	$(BIN)/python -m bench.bench_scale --memories $(SCALE_MEMORIES) --ef-search $(SCALE_EF_SEARCH) --json $(BENCH_OUT)/scale.json
