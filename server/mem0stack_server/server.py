@@ -39,7 +39,7 @@ from mem0stack_server.embed._batcher import set_batch_observer
 from mem0stack_server.embed._cache import set_cache_observer
 from mem0stack_server.llm import LLMClient
 from mem0stack_server.llm import from_settings as llm_from_settings
-from mem0stack_server.obs import metrics
+from mem0stack_server.obs import metrics, tracing
 from mem0stack_server.store.database import create_pool, migrate, set_query_observer
 from mem0stack_server.store.events import EventStore, FeedListener
 from mem0stack_server.store.keys import KeyStore
@@ -153,11 +153,13 @@ class RunningServer:
         await self.embedder.aclose()
         if self.llm is not None:
             await self.llm.aclose()
+        tracing.shutdown()
 
 
 async def start(settings: Settings, dsn: str) -> RunningServer:
     """Start serving on ``settings.listen``; the database must be reachable at ``dsn``."""
     llm = llm_from_settings(settings)  # first: a configuration error stops start-up at once
+    tracing.configure()
     if llm is None:
         log.warning(
             "no LLM configured: AddMemories stores user messages verbatim, without fact "
@@ -170,7 +172,7 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
     credentials = server_credentials(settings)  # unusable certificate files stop start-up here
     embedder = build_embedder(settings)
     # embed/ and store/ know nothing of metrics: they are fed from here.
-    set_query_observer(metrics.observe_db_query)
+    set_query_observer(_on_query)
     set_cache_observer(metrics.observe_embedding_cache)
     pool = await open_database(settings, dsn, embedder)
     set_batch_observer(metrics.observe_embedding_batch)
@@ -295,6 +297,11 @@ async def _prune_feed_periodically(pool: asyncpg.Pool, retention: timedelta) -> 
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("could not prune the change feed: %s", exc)
         await asyncio.sleep(3600)
+
+
+def _on_query(statement: str, seconds: float, failed: bool) -> None:
+    metrics.observe_db_query(seconds)
+    tracing.record_query(statement, seconds, failed)
 
 
 async def _count_periodically(pool: asyncpg.Pool, interval_s: float) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 
 from mem0stack_server.domain.errors import Reason, unavailable
 from mem0stack_server.embed import Embedder, EmbedderError
+from mem0stack_server.obs import tracing
 
 
 class Embeddings:
@@ -20,12 +21,15 @@ class Embeddings:
 
     async def documents(self, texts: list[str]) -> np.ndarray:
         """One unit vector per text, as stored (see ``Embedder.embed``)."""
-        with _unavailable():
+        with (
+            tracing.span("embed documents", **{"mem0stack.texts": len(texts)}),
+            _unavailable(),
+        ):
             return await self.embedder.embed(texts)
 
     async def query(self, query: str) -> np.ndarray:
         """The vector a search compares stored embeddings with (``Embedder.embed_query``)."""
-        with _unavailable():
+        with tracing.span("embed query", **{"mem0stack.texts": 1}), _unavailable():
             return await self.embedder.embed_query(query)
 
 

@@ -37,7 +37,7 @@ from mem0stack_server.llm.errors import (
     OutputShapeError,
 )
 from mem0stack_server.llm.parse import JSONParseError, parse_json
-from mem0stack_server.obs import metrics
+from mem0stack_server.obs import metrics, tracing
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +348,15 @@ class LLMClient:
         timeout = time_left(self.config.timeout_s)
         metrics.LLM_IN_FLIGHT.inc()
         try:
-            response = await self._client.chat.completions.create(**request, timeout=timeout)
+            with tracing.span(
+                f"llm {task.name}",
+                **{"gen_ai.request.model": self.model, "mem0stack.purpose": task.name},
+            ) as span:
+                response = await self._client.chat.completions.create(**request, timeout=timeout)
+                usage = getattr(response, "usage", None)
+                if usage is not None:
+                    span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens or 0)
+                    span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens or 0)
         except openai.APITimeoutError as exc:
             return self._failed(task, "timeout", f"timed out after {timeout:.1f}s", exc), None
         except openai.APIConnectionError as exc:

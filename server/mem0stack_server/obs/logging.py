@@ -9,12 +9,17 @@ from typing import Any
 import structlog
 
 from mem0stack_server.context import request_id_var
+from mem0stack_server.obs import tracing
 
 
 def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     request_id = request_id_var.get()
     if request_id:
         event.setdefault("request_id", request_id)
+    ids = tracing.ids()
+    if ids is not None:
+        event.setdefault("trace_id", ids[0])
+        event.setdefault("span_id", ids[1])
     return event
 
 

@@ -46,9 +46,10 @@ def start_embedded(data_dir: Path) -> str:
     return uri
 
 
-#: Told the seconds of every SQL statement on the pool's connections, failed ones too; the
-#: server installs it (store/ knows nothing of metrics). See :func:`set_query_observer`.
-QueryObserver = Callable[[float], None]
+#: Told ``(statement, seconds, failed)`` after every SQL statement on the pool's connections,
+#: in the context of the task that ran it; the server installs it (store/ knows nothing of
+#: metrics or traces). See :func:`set_query_observer`.
+QueryObserver = Callable[[str, float, bool], None]
 _query_observer: QueryObserver | None = None
 
 
@@ -61,7 +62,7 @@ def set_query_observer(observer: QueryObserver | None) -> None:
 def _log_query(query: Any) -> None:
     observer = _query_observer
     if observer is not None:
-        observer(query.elapsed)
+        observer(query.query, query.elapsed, query.exception is not None)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -30,7 +30,7 @@ from mem0stack_server.context import request_id_var
 from mem0stack_server.domain.errors import not_found
 from mem0stack_server.domain.names import MemoryName, parse_memory_name, parse_parent
 from mem0stack_server.domain.records import Caller
-from mem0stack_server.obs import metrics
+from mem0stack_server.obs import metrics, tracing
 from mem0stack_server.store.events import EventStore, FeedListener
 from mem0stack_server.store.memories import MemoryStore
 from mem0stack_server.transport.interceptors import current_principal
@@ -39,6 +39,7 @@ from mem0stack_server.transport.interceptors import current_principal
 def _user(parent: str, field: str = "parent") -> str:
     user_id = parse_parent(parent, field)
     current_principal().require_user(user_id)
+    tracing.annotate(user_hash=tracing.user_hash(user_id))
     return user_id
 
 
