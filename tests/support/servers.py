@@ -28,13 +28,14 @@ def free_port() -> int:
 class ServerProcess:
     """A server subprocess on a given database and port.
 
-    ``credentials`` are what the test's own channels (the readiness check included) use
+    ``database_url`` ``None`` runs the embedded PostgreSQL of ``MEM0STACK_DATA_DIR`` (in
+    ``env``). ``credentials`` are what the test's own channels (the readiness check included) use
     when the server serves TLS (``MEM0STACK_TLS_*`` in ``env``).
     """
 
     def __init__(
         self,
-        database_url: str,
+        database_url: str | None,
         port: int,
         env: dict[str, str] | None = None,
         credentials: grpc.ChannelCredentials | None = None,
@@ -52,8 +53,8 @@ class ServerProcess:
 
     def start(self, timeout_s: float = 60.0) -> None:
         env = {
-            **os.environ,
-            "MEM0STACK_DATABASE_URL": self.database_url,
+            **{k: v for k, v in os.environ.items() if k != "MEM0STACK_DATABASE_URL"},
+            **({"MEM0STACK_DATABASE_URL": self.database_url} if self.database_url else {}),
             "MEM0STACK_LISTEN": self.target,
             "MEM0STACK_METRICS_LISTEN": "",
             "MEM0STACK_GRACE_PERIOD_S": "2",

@@ -17,6 +17,7 @@ from pydantic import SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from rich.console import Console
 
+from mem0stack_server.cli.backup import backup_command, restore_command
 from mem0stack_server.config import Settings
 
 if TYPE_CHECKING:
@@ -162,6 +163,7 @@ def cli() -> None:
       mem0stack serve                               # everything embedded, in ./data
       mem0stack keys create --admin --label ops     # the first key ends development mode
       mem0stack export --user alice -o alice.jsonl
+      mem0stack backup -o mem0stack.tar             # database and graph, one archive
     """
 
 
@@ -595,6 +597,12 @@ def import_command(
     )
     if report.failures:
         sys.exit(1)
+
+
+# Backup and restore (cli/backup.py)
+
+cli.add_command(backup_command)
+cli.add_command(restore_command)
 
 
 def _add_plugin_commands() -> None:

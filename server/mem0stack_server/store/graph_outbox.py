@@ -5,12 +5,18 @@ AddMemories queues an EXTRACT job in the transaction of its memory changes
 data are deleted or superseded. Workers (``worker.py``) claim the oldest job of each user
 with a lease, apply it to Neo4j, and delete it; a failed attempt is tried again after an
 exponential backoff. Only this module writes SQL for these tables.
+
+Every write to Neo4j holds the shared side of an advisory lock (``graph_writes``) for its
+duration; a backup holds the exclusive side (``pause_graph_writes``) from just before its
+database snapshot until it has read the graph, so the graph it reads is exactly what the
+snapshot's outbox leaves it: every job done before the snapshot is in it, none queued after.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +26,8 @@ import asyncpg
 from mem0stack.v1 import memory_pb2
 
 CHANNEL = "mem0stack_graph_outbox"
+# Any constant works; it only has to be the same in every replica and in backups.
+GRAPH_WRITES_LOCK = 0x6D656D31
 
 # Roles whose memories are about the user: an agent's facts about itself are not.
 _GRAPH_ROLES = ("user", "")
@@ -41,6 +49,16 @@ class Status:
     oldest: datetime | None
     last_error: str
     failed: int
+
+
+async def pause_graph_writes(conn: asyncpg.Connection) -> None:
+    """Wait for the Neo4j writes in progress, then hold off new ones until
+    :func:`resume_graph_writes` (or until ``conn`` closes)."""
+    await conn.execute("SELECT pg_advisory_lock($1)", GRAPH_WRITES_LOCK)
+
+
+async def resume_graph_writes(conn: asyncpg.Connection) -> None:
+    await conn.execute("SELECT pg_advisory_unlock($1)", GRAPH_WRITES_LOCK)
 
 
 async def enqueue_extraction(
@@ -92,6 +110,14 @@ class OutboxStore:
     def __init__(self, pool: asyncpg.Pool, owner: str) -> None:
         self.pool = pool
         self.owner = owner
+
+    @asynccontextmanager
+    async def graph_writes(self) -> AsyncIterator[None]:
+        """Hold the shared side of the backup lock while writing to Neo4j (waits while a
+        backup reads the graph). Released with the transaction, whatever happens."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", GRAPH_WRITES_LOCK)
+            yield
 
     async def claim(self, limit: int, lease_s: float) -> list[Job]:
         """Lease up to ``limit`` due jobs, at most one per user: each user's oldest

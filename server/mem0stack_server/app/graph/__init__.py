@@ -32,9 +32,25 @@ from mem0stack_server.store.graph import (
 )
 from mem0stack_server.store.graph_outbox import OutboxStore, enqueue_extraction
 
-__all__ = ["GraphMemory", "graph_disabled", "queue_extraction"]
+__all__ = ["GraphMemory", "graph_disabled", "graph_store", "queue_extraction"]
 
 log = logging.getLogger(__name__)
+
+
+def graph_store(settings: Settings, dimension: int) -> GraphStore:
+    """The Neo4j store the settings name (``neo4j_uri`` must be set)."""
+    assert settings.neo4j_uri
+    password = settings.neo4j_password.get_secret_value() if settings.neo4j_password else None
+    return GraphStore(
+        Neo4jConfig(
+            settings.neo4j_uri,
+            settings.neo4j_user,
+            password,
+            settings.neo4j_database,
+            settings.neo4j_timeout_s,
+        ),
+        dimension,
+    )
 
 
 class GraphMemory:
@@ -49,18 +65,7 @@ class GraphMemory:
         embed: Callable[[list[str]], Awaitable[np.ndarray]],
         llm: LLMClient | None,
     ) -> None:
-        assert settings.neo4j_uri
-        password = settings.neo4j_password.get_secret_value() if settings.neo4j_password else None
-        self.store = GraphStore(
-            Neo4jConfig(
-                settings.neo4j_uri,
-                settings.neo4j_user,
-                password,
-                settings.neo4j_database,
-                settings.neo4j_timeout_s,
-            ),
-            dimension,
-        )
+        self.store = graph_store(settings, dimension)
         owner = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self.outbox = OutboxStore(pool, owner)
         self.service = GraphService(settings, self.store, self.outbox)

@@ -153,7 +153,9 @@ class GraphService:
         )
 
     async def delete_entity(self, user_id: str, entity_id: str, name: str) -> empty_pb2.Empty:
-        if not await self._guard(self.store.delete_entity(user_id, entity_id)):
+        async with self.outbox.graph_writes():  # waits while a backup reads the graph
+            deleted = await self._guard(self.store.delete_entity(user_id, entity_id))
+        if not deleted:
             raise entity_not_found(name)
         return empty_pb2.Empty()
 

@@ -206,9 +206,12 @@ class GraphWorker:
             relation_vectors=[list(map(float, v)) for v in vectors[len(names) :]],
         )
         s = self.settings
-        applied = await self.graph.apply(
-            write, threshold=s.graph_entity_threshold, contain_score=s.graph_entity_candidate_score
-        )
+        async with self.outbox.graph_writes():
+            applied = await self.graph.apply(
+                write,
+                threshold=s.graph_entity_threshold,
+                contain_score=s.graph_entity_candidate_score,
+            )
         await self._contradictions(job, applied.relations, write.valid_time)
 
     async def _contradictions(self, job: Job, written: Any, when: datetime) -> None:
@@ -227,26 +230,32 @@ class GraphWorker:
             new,
         )
         if chosen:
-            count = await self.graph.invalidate(job.user_id, [listed[i].id for i in chosen], when)
+            async with self.outbox.graph_writes():
+                count = await self.graph.invalidate(
+                    job.user_id, [listed[i].id for i in chosen], when
+                )
             metrics.GRAPH_RELATIONS_INVALIDATED.inc(count)
 
     async def _forget(self, job: Job) -> None:
         ids = [str(m) for m in job.payload["memory_ids"]]
-        relations, entities = await self.graph.forget(job.user_id, ids)
+        async with self.outbox.graph_writes():
+            relations, entities = await self.graph.forget(job.user_id, ids)
         log.info(
             "graph: forgot deleted memories",
             extra={"memories": len(ids), "relations": relations, "entities": entities},
         )
         if not await self.outbox.user_has_memories(job.user_id):
             # Every memory of the user is gone: nothing of theirs may stay in the graph.
-            await self.graph.purge_user(job.user_id)
+            async with self.outbox.graph_writes():
+                await self.graph.purge_user(job.user_id)
 
     async def _supersede(self, job: Job) -> None:
         memories = [
             (str(m["id"]), datetime.fromisoformat(m["time"]).astimezone(UTC))
             for m in job.payload["memories"]
         ]
-        count = await self.graph.supersede(job.user_id, memories)
+        async with self.outbox.graph_writes():
+            count = await self.graph.supersede(job.user_id, memories)
         metrics.GRAPH_RELATIONS_INVALIDATED.inc(count)
 
 
