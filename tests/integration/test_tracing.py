@@ -6,11 +6,13 @@ to it because OTEL_EXPORTER_OTLP_ENDPOINT names it; the LLM is the scripted fake
 enters through Envoy with a W3C traceparent, and the test finds one trace holding the gRPC
 handler's span (child of the caller's span), SQL statement spans and the LLM call's span,
 with the attributes an operator filters on and no user id. The server's JSON log line for
-the call carries the same trace id and its request id.
+the call carries the same trace id and its request id. A tool called through the MCP bridge
+over HTTP with a traceparent lands in the caller's trace too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import threading
@@ -19,11 +21,15 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx2
 import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from mem0stack_server.obs.tracing import user_hash
+from tests.mcp.bridges import HttpBridge, call
 from tests.support.envoy import EnvoyProcess
 from tests.support.fake_llm import FakeLLM, facts
 from tests.support.servers import ServerProcess, free_port
@@ -189,3 +195,35 @@ def test_one_trace_from_rest_through_sql_and_llm(
     assert len(rpc["span_id"]) == 16
     # Envoy's request id, which it also returns to the caller.
     assert rpc["request_id"] == added.headers["x-request-id"]
+
+
+async def test_one_trace_from_mcp_to_the_server(
+    traced: Any, receiver: OTLPReceiver, user_id: str
+) -> None:
+    """The MCP bridge (streamable HTTP) passes the caller's traceparent on to the server."""
+    server, _ = traced
+    bridge = HttpBridge(["--server", server.target])
+    bridge.start()
+    trace_id, parent_id = secrets.token_bytes(16), secrets.token_bytes(8)
+    headers = {
+        "X-Mem0stack-User": user_id,
+        "traceparent": f"00-{trace_id.hex()}-{parent_id.hex()}-01",
+    }
+    try:
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60)) as http,
+            streamable_http_client(bridge.url, http_client=http) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            await call(session, "search_memory", query="what does the user play?")
+    finally:
+        bridge.stop()
+
+    deadline = time.monotonic() + 20
+    handlers: list[trace_pb2.Span] = []
+    while not handlers and time.monotonic() < deadline:
+        handlers = [s for s in receiver.trace(trace_id) if s.name.endswith("/SearchMemories")]
+        await asyncio.sleep(0.2)
+    assert handlers, "no SearchMemories span in the MCP caller's trace"
+    assert all(span.parent_span_id == parent_id for span in handlers)

@@ -90,6 +90,16 @@ async def _remember_headers(
         _request_headers.reset(token)
 
 
+TRACE_HEADERS = ("traceparent", "tracestate")
+
+
+def trace_metadata(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    """The W3C trace context headers of an HTTP request, as gRPC metadata (none on stdio)."""
+    if not headers:
+        return ()
+    return tuple((name, headers[name]) for name in TRACE_HEADERS if headers.get(name))
+
+
 class Bridge:
     """The connection to the memory server and the per-request identity."""
 
@@ -127,6 +137,9 @@ class Bridge:
             channel=self._base.channel,
             timeout=self.config.timeout,
         )
+        # The HTTP caller's trace context goes on to the server as gRPC metadata, so its
+        # trace covers MCP -> server. (The client sends its metadata tuple with every call.)
+        client._metadata = (*client._metadata, *trace_metadata(_request_headers.get()))
         try:
             return await action(client, caller)
         except Mem0StackError as exc:
