@@ -146,11 +146,14 @@ class Settings(BaseSettings):
         "keyword relevance is relative to the best match) instead of as it is.",
     )
     search_assistant_context: float = Field(
-        1.0,
+        0.0,
         ge=0.0,
         le=1.0,
-        description="Search: share of neighbouring context (and the reply boost) an "
-        "assistant's memory (role assistant) receives; 1 treats it like any other memory.",
+        description="Search: share of neighbouring context (and of the reply boost) that a "
+        "memory with role assistant receives; 0, the default, gives it none: an assistant's "
+        "replies restate and elaborate what the user said, and ranked by their neighbours "
+        "they crowd out the user's own words (docs/benchmarks.md, BEAM). 1 treats them like "
+        "any other memory.",
     )
     search_session_gap_s: float = Field(
         1800.0,

@@ -326,3 +326,21 @@ async def test_memories_without_a_run_apart_in_time_are_not_neighbours(stub, use
         stub, user_id, "name of the new puppy", mode=KEYWORD, context_weight=1.0, top_k=3
     )
     assert found == ["Ana: What did you name the new puppy?"]
+
+
+async def test_an_assistants_reply_gets_no_context(stub, user_id: str) -> None:
+    # A question, then a reply that matches no query word: from another person the reply is
+    # brought in by its question (neighbouring context and the reply boost); from the
+    # assistant it is not, by default (search_assistant_context = 0), although its question
+    # matches the query better than the person's does.
+    chats = (
+        ("people", "Any name for the puppy yet?", "user"),
+        ("assistant-chat", "What did you name the new puppy?", "assistant"),
+    )
+    for run, question, role in chats:
+        await _create(stub, user_id, question, run_id=run, role="user")
+        await _create(stub, user_id, f"Biscuit ({role})", run_id=run, role=role)
+    found = await _search(
+        stub, user_id, "name of the new puppy", mode=KEYWORD, context_weight=0.5, top_k=4
+    )
+    assert found[2:] == ["Biscuit (user)", "Biscuit (assistant)"]
