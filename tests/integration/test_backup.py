@@ -305,16 +305,43 @@ async def test_a_backup_restores_into_a_fresh_deployment_with_its_graph(
             await conn.close()
 
 
-async def test_a_backup_without_neo4j_is_refused_when_the_database_has_a_graph(
-    make_database,  # type: ignore[no-untyped-def]
-    neo4j: Neo4jProcess,
-    fake_llm: FakeLLM,
-    tmp_path: Path,
+@pytest.fixture(scope="module")
+def graph_server(make_database, fake_llm: FakeLLM, neo4j: Neo4jProcess) -> Iterator[ServerProcess]:  # type: ignore[no-untyped-def]
+    """A server with graph memory on a database of its own, for the tests below."""
+    process = ServerProcess(
+        make_database("backup_graph"), free_port(), env=_graph_env(fake_llm, neo4j.uri)
+    )
+    process.start()
+    yield process
+    process.stop()
+
+
+async def test_graph_updates_wait_while_a_backup_reads_the_graph(
+    graph_server: ServerProcess,
 ) -> None:
-    source = make_database("backup_nograph")
-    async with running(
-        ServerProcess(source, free_port(), env=_graph_env(fake_llm, neo4j.uri))
-    ) as client:
+    user = "dave-backup"
+    async with AsyncClient(graph_server.target) as client:
+        assert graph_server.database_url is not None
+        backup = await asyncpg.connect(graph_server.database_url)
+        await pause_graph_writes(backup)  # what `mem0stack backup` holds while it reads
+        try:
+            await client.add(user, "My sister Alice works at Acme.")
+            await asyncio.sleep(2.0)  # ten outbox polls
+            status = await client.graph_status(user)
+            assert status.pending_jobs == 1
+            assert [e async for e in client.iter_entities(user)] == []
+        finally:
+            await backup.close()  # the backup is done
+        await settled(client, user)
+        assert len([e async for e in client.iter_entities(user)]) == 3
+
+
+async def test_a_backup_without_neo4j_is_refused_when_the_database_has_a_graph(
+    graph_server: ServerProcess, tmp_path: Path
+) -> None:
+    source = graph_server.database_url
+    assert source is not None
+    async with AsyncClient(graph_server.target) as client:
         await client.add("carol-backup", "My sister Alice works at Acme.")
         await settled(client, "carol-backup")
     refused = mem0stack("backup", "-o", str(tmp_path / "x.tar"), "--database-url", source)
@@ -327,30 +354,6 @@ async def test_a_backup_without_neo4j_is_refused_when_the_database_has_a_graph(
     assert skipped.returncode == 0, skipped.stderr
     with tarfile.open(tmp_path / "x.tar") as tar:
         assert tar.getnames() == ["manifest.json", "postgres.dump"]
-
-
-async def test_graph_updates_wait_while_a_backup_reads_the_graph(
-    make_database,  # type: ignore[no-untyped-def]
-    neo4j: Neo4jProcess,
-    fake_llm: FakeLLM,
-) -> None:
-    source = make_database("backup_pause")
-    user = "dave-backup"
-    async with running(
-        ServerProcess(source, free_port(), env=_graph_env(fake_llm, neo4j.uri))
-    ) as client:
-        backup = await asyncpg.connect(source)
-        await pause_graph_writes(backup)  # what `mem0stack backup` holds while it reads
-        try:
-            await client.add(user, "My sister Alice works at Acme.")
-            await asyncio.sleep(2.0)  # ten outbox polls
-            status = await client.graph_status(user)
-            assert status.pending_jobs == 1
-            assert [e async for e in client.iter_entities(user)] == []
-        finally:
-            await backup.close()  # the backup is done
-        await settled(client, user)
-        assert len([e async for e in client.iter_entities(user)]) == 3
 
 
 async def test_restore_into_a_new_data_directory_and_back_it_up_live(
