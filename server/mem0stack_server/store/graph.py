@@ -27,6 +27,7 @@ from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, Sessio
 
 from mem0stack_server.domain.graph import resolve
 from mem0stack_server.domain.graph.model import USER, ApplyResult, GraphWrite, WrittenRelation
+from mem0stack_server.obs import tracing
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,9 @@ class GraphStore:
 
     async def _write(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
         try:
-            async with self.driver.session(database=self.config.database) as session:
-                return await session.execute_write(work)
+            with _span("write", work):
+                async with self.driver.session(database=self.config.database) as session:
+                    return await session.execute_write(work)
         except (DriverError, Neo4jError, OSError) as exc:
             if _is_unavailable(exc):
                 raise GraphUnavailableError(str(exc) or type(exc).__name__) from exc
@@ -102,8 +104,9 @@ class GraphStore:
 
     async def _read(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
         try:
-            async with self.driver.session(database=self.config.database) as session:
-                return await session.execute_read(work)
+            with _span("read", work):
+                async with self.driver.session(database=self.config.database) as session:
+                    return await session.execute_read(work)
         except (DriverError, Neo4jError, OSError) as exc:
             if _is_unavailable(exc):
                 raise GraphUnavailableError(str(exc) or type(exc).__name__) from exc
@@ -112,9 +115,10 @@ class GraphStore:
     async def _run(self, query: str, **params: Any) -> None:
         """An auto-commit statement (needed for CALL { } IN TRANSACTIONS and schema)."""
         try:
-            async with self.driver.session(database=self.config.database) as session:
-                result = await session.run(query, params)
-                await result.consume()
+            with _span("run", None):
+                async with self.driver.session(database=self.config.database) as session:
+                    result = await session.run(query, params)
+                    await result.consume()
         except (DriverError, Neo4jError, OSError) as exc:
             if _is_unavailable(exc):
                 raise GraphUnavailableError(str(exc) or type(exc).__name__) from exc
@@ -803,3 +807,10 @@ def native_time(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     raise TypeError(f"not a time: {value!r}")
+
+
+def _span(kind: str, work: Callable[..., Any] | None) -> Any:
+    """A trace span around one Neo4j transaction, named by the method that runs it."""
+    parts = work.__qualname__.split(".") if work is not None else []
+    operation = parts[-3] if len(parts) >= 3 and parts[-2] == "<locals>" else kind
+    return tracing.span(f"neo4j {operation}", **{"db.system": "neo4j", "db.operation": kind})
