@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -89,6 +90,11 @@ async def watch(
                     producer.result()  # the producer failed or overflowed: raise it
                     continue
                 message = getter.result()
+                if message.HasField("change"):
+                    committed = message.change.change_time
+                    metrics.WATCH_LAG_SECONDS.observe(
+                        max(0.0, time.time() - committed.seconds - committed.nanos / 1e9)
+                    )
                 yield message
                 delivered = message.cursor
                 if state.overflowed:

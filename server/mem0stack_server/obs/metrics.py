@@ -232,6 +232,11 @@ OPERATIONS_RUNNING = Gauge(
 )
 
 WATCH_STREAMS = Gauge("mem0stack_watch_streams", "WatchMemories streams open on this server.")
+WATCH_LAG_SECONDS = Histogram(
+    "mem0stack_watch_lag_seconds",
+    "Time from a change's commit to its handing to a WatchMemories stream.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
 WATCH_OVERFLOWS = Counter(
     "mem0stack_watch_overflows_total",
     "WatchMemories streams ended because the watcher fell too far behind the feed.",
