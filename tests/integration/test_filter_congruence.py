@@ -115,16 +115,26 @@ async def exported(stub: object, parent: str, text: str) -> set[str]:
     return {r.memory.name async for r in stub.ExportMemories(request)}  # type: ignore[attr-defined]
 
 
+#: A checkpoint received this long after the writes committed was made after the watch had
+#: read them: checkpoints come only when a watch has been idle (0.3 s here), and a commit
+#: wakes it at once. One received sooner may have been queued before the writes.
+SETTLE_S = 2.0
+
+
 async def watched(
     calls: AsyncIterator[streams_pb2.WatchMemoriesResponse], written: asyncio.Event
 ) -> set[str]:
-    """Changes until the first checkpoint after the writes: the watch has caught up then."""
+    """Changes until the first checkpoint well after the writes: the watch has caught up."""
     names: set[str] = set()
+    loop = asyncio.get_running_loop()
+    written_at = 0.0
     async for message in calls:
         if message.HasField("change"):
             names.add(message.change.memory.name)
         elif message.checkpoint and written.is_set():
-            return names
+            written_at = written_at or loop.time()
+            if loop.time() - written_at >= SETTLE_S:
+                return names
     raise AssertionError("the watch ended")
 
 
