@@ -30,7 +30,8 @@ def _podman_cannot_run() -> str | None:
         return "podman is not installed (make test-image installs it with apt-get, as root)"
     check = subprocess.run(["podman", "info"], capture_output=True, text=True, check=False)
     if check.returncode != 0:
-        return f"podman cannot run here: {check.stderr.strip().splitlines()[-1:]}"
+        said = check.stderr.strip().splitlines() or [f"podman info exited {check.returncode}"]
+        return f"podman cannot run here: {said[-1]}"
     return None
 
 
