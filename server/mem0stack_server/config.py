@@ -140,11 +140,6 @@ class Settings(BaseSettings):
         description="Search: neighbouring memories considered on each side, when a request "
         "does not set context_window.",
     )
-    search_dense_scale: bool = Field(
-        False,
-        description="HYBRID search: weigh each cosine relative to the best candidate's (as "
-        "keyword relevance is relative to the best match) instead of as it is.",
-    )
     search_assistant_context: float = Field(
         0.0,
         ge=0.0,

@@ -115,7 +115,6 @@ class Search:
             name_weight=name_weight,
             session_gap_s=self.settings.search_session_gap_s,
             assistant_context=self.settings.search_assistant_context,
-            dense_scale=self.settings.search_dense_scale,
         )
         rows = await statements.ranked(
             self.store, plan, user_id, ranking, node, show_expired=req.show_expired

@@ -128,7 +128,6 @@ class RankingParams:
     name_weight: str
     session_gap: str
     assistant_context: str
-    dense_scale: str
 
 
 @dataclass(frozen=True)
@@ -261,8 +260,7 @@ def search_sql(p: Plan, r: RankingParams, where_sql: str) -> str:
         f"""params AS (SELECT {r.kw_ids}::uuid[], {r.kw_relevance}::float8[],
                              {r.kw_weight}::float8, {r.ctx_weight}::float8, {r.ctx_window}::int,
                              {r.names}::text[], {r.name_weight}::float8,
-                             {r.session_gap}::float8, {r.assistant_context}::float8,
-                             {r.dense_scale}::boolean)""",
+                             {r.session_gap}::float8, {r.assistant_context}::float8)""",
         f"""keyword AS MATERIALIZED (
             SELECT id, relevance, rank FROM unnest({r.kw_ids}::uuid[], {r.kw_relevance}::float8[])
                 WITH ORDINALITY AS k(id, relevance, rank))""",
@@ -284,16 +282,7 @@ def search_sql(p: Plan, r: RankingParams, where_sql: str) -> str:
     )
     cosine = f"(1 - (m.embedding <=> {r.vector}))"
     if p.vector and p.keyword:
-        # With dense_scale, the cosine counts relative to the best candidate's, as the
-        # keyword relevance counts relative to the best keyword match: both legs then put
-        # their best at 1 before they are weighed.
-        ctes.append(
-            f"""best_cosine AS MATERIALIZED (
-            SELECT CASE WHEN {r.dense_scale} THEN coalesce(max({cosine}), 1) ELSE 1 END AS c
-            FROM vector_leg JOIN memories AS m USING (id) WHERE m.user_id = {r.user})"""
-        )
-        dense = f"{cosine} / greatest((SELECT c FROM best_cosine), 1e-6)"
-        relevance = f"(1 - {r.kw_weight}::float8) * {dense} + {r.kw_weight}::float8 * c.kw"
+        relevance = f"(1 - {r.kw_weight}::float8) * {cosine} + {r.kw_weight}::float8 * c.kw"
     else:
         relevance = cosine if p.vector else "c.kw"
     # What ranking needs of a memory: its scores, its place in its run (for neighbouring
@@ -453,7 +442,6 @@ class Ranking:
     name_weight: float
     session_gap_s: float
     assistant_context: float
-    dense_scale: bool
 
 
 async def ranked(
@@ -481,7 +469,6 @@ async def ranked(
         name_weight=params.add(ranking.name_weight),
         session_gap=params.add(ranking.session_gap_s),
         assistant_context=params.add(ranking.assistant_context),
-        dense_scale=params.add(ranking.dense_scale),
     )
     where = memory_filter(node, params, show_expired=show_expired)
     return await store.fetch(search_sql(p, r, where), params.values)
