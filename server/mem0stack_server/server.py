@@ -40,7 +40,12 @@ from mem0stack_server.embed._cache import set_cache_observer
 from mem0stack_server.llm import LLMClient
 from mem0stack_server.llm import from_settings as llm_from_settings
 from mem0stack_server.obs import metrics, tracing
-from mem0stack_server.store.database import create_pool, migrate, set_query_observer
+from mem0stack_server.store.database import (
+    create_pool,
+    migrate,
+    set_acquire_observer,
+    set_query_observer,
+)
 from mem0stack_server.store.events import EventStore, FeedListener
 from mem0stack_server.store.keys import KeyStore
 from mem0stack_server.store.memories import MemoryStore
@@ -173,6 +178,7 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
     embedder = build_embedder(settings)
     # embed/ and store/ know nothing of metrics: they are fed from here.
     set_query_observer(_on_query)
+    set_acquire_observer(metrics.observe_db_pool_acquire)
     set_cache_observer(metrics.observe_embedding_cache)
     pool = await open_database(settings, dsn, embedder)
     set_batch_observer(metrics.observe_embedding_batch)

@@ -52,6 +52,8 @@ RARE = {
     "mem0stack_graph_apply_seconds": "graph memory is off without Neo4j",
     "mem0stack_graph_relations_invalidated": "graph memory is off without Neo4j",
     "mem0stack_watch_overflows": "only a watcher reading slower than its queue fills",
+    "mem0stack_db_pool_waiting": "only a pool with every connection taken "
+    "(test_pool_counts_the_tasks_waiting_for_a_connection holds them)",
 }
 
 # What the conversations say and what the fake LLM extracts from them.
@@ -287,6 +289,12 @@ async def test_real_work_moves_every_metric(stub, fake_llm: FakeLLM, user_id: st
     assert set(pool) == {(("state", "idle"),), (("state", "in_use"),)}
     assert 1 <= sum(pool.values()) <= POOL_MAX
     assert series(after, "mem0stack_db_pool_max_connections", "gauge") == {(): POOL_MAX}
+    steps = {
+        dict(labels)["step"]
+        for labels, count in series(after, "mem0stack_search_step_seconds", "histogram").items()
+        if count
+    }
+    assert steps == {"embed", "keyword", "ranking"}
     codes = {
         dict(labels)["grpc_code"] for labels in series(after, "grpc_server_handled", "counter")
     }
@@ -373,3 +381,27 @@ def test_every_metric_is_documented() -> None:
     }
     missing = sorted(name for name in exposed if f"`{name}" not in docs)
     assert not missing, f"document these in docs/operations.md: {missing}"
+
+
+async def test_pool_counts_the_tasks_waiting_for_a_connection(make_database) -> None:  # type: ignore[no-untyped-def]
+    """The waiting gauge and the acquire histogram read the real pool's queue."""
+    from mem0stack_server.store.database import create_pool, set_acquire_observer
+
+    waits: list[float] = []
+    set_acquire_observer(waits.append)
+    pool = await create_pool(make_database("pool"), min_size=1, max_size=1, ef_search=40)
+    try:
+        assert pool.get_waiting() == 0
+        held = await pool.acquire()
+        queued = asyncio.create_task(pool.fetchval("SELECT 1"))
+        await until(lambda: pool.get_waiting() == 1, "the second task waiting")
+        await asyncio.sleep(0.2)
+        await pool.release(held)
+        assert await queued == 1
+        assert pool.get_waiting() == 0
+        # The first acquire found the connection free; the second waited for it.
+        assert len(waits) == 2
+        assert waits[0] < 0.2 <= waits[1]
+    finally:
+        set_acquire_observer(None)
+        await pool.close()

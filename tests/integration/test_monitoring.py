@@ -155,6 +155,18 @@ def test_dashboards_are_provisionable() -> None:
         uids.add(dashboard["uid"])
         ids = [panel["id"] for panel in dashboard["panels"]]
         assert len(ids) == len(set(ids)), path.name
+        # Grafana lists dashboards by title: each names the product and is no panel's.
+        assert dashboard["title"].startswith("mem0-stack: "), path.name
+        titles = [panel["title"] for panel in dashboard["panels"]]
+        assert dashboard["title"] not in titles, path.name
+        # Panels of one row do not overlap (a panel added beside others must make room).
+        cells = [
+            (panel["gridPos"]["y"] + dy, panel["gridPos"]["x"] + dx)
+            for panel in dashboard["panels"]
+            for dy in range(panel["gridPos"]["h"])
+            for dx in range(panel["gridPos"]["w"])
+        ]
+        assert len(cells) == len(set(cells)), f"{path.name}: panels overlap"
         for panel in dashboard["panels"]:
             if panel["type"] != "row":
                 assert panel["datasource"] == {"type": "prometheus", "uid": "prometheus"}

@@ -7,8 +7,10 @@ boosts) are in :mod:`mem0stack_server.store.search`, whose doc explains the rank
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
-from typing import Literal
+from collections.abc import Awaitable
+from typing import Literal, TypeVar
 
 import asyncpg
 import numpy as np
@@ -22,6 +24,7 @@ from mem0stack_server.domain.convert import memory_from_row
 from mem0stack_server.domain.errors import Reason, invalid
 from mem0stack_server.domain.filter import Node, parse_filter
 from mem0stack_server.domain.validation import Validator
+from mem0stack_server.obs import metrics
 from mem0stack_server.store import search as statements
 from mem0stack_server.store.memories import MemoryStore
 
@@ -51,6 +54,23 @@ class Search:
     async def search(
         self, user_id: str, req: svc.SearchMemoriesRequest
     ) -> svc.SearchMemoriesResponse:
+        """Run one search; its time (failed ones included) goes to the search histograms."""
+        mode = req.mode or _MODES[self.settings.default_search_mode]
+        if mode not in svc.SearchMemoriesRequest.Mode.values():
+            raise invalid(Reason.INVALID_ARGUMENT, "mode", f"unknown search mode {mode}")
+        start = time.perf_counter()
+        try:
+            return await self._search(user_id, req, mode)
+        finally:
+            mode_name = svc.SearchMemoriesRequest.Mode.Name(mode).lower()
+            metrics.SEARCH_SECONDS.labels(mode_name).observe(time.perf_counter() - start)
+
+    async def _search(
+        self,
+        user_id: str,
+        req: svc.SearchMemoriesRequest,
+        mode: svc.SearchMemoriesRequest.Mode.ValueType,
+    ) -> svc.SearchMemoriesResponse:
         top_k = self.check.top_k(req.top_k)
         query = self.check.query(req.query)
         vector: np.ndarray | None = None
@@ -61,7 +81,6 @@ class Search:
         elif not query.strip():
             raise invalid(Reason.INVALID_ARGUMENT, "query", "must not be empty")
         min_score = _ranged(req, "min_score", statements.NO_MIN_SCORE, -1, 1)
-        mode = req.mode or _MODES[self.settings.default_search_mode]
         mode_name = svc.SearchMemoriesRequest.Mode.Name(mode).lower()
         hybrid = mode_name == "hybrid"
         keyword_weight = _ranged(req, "keyword_weight", self.settings.search_keyword_weight, 0, 1)
@@ -91,18 +110,21 @@ class Search:
         keyword_rows: list[asyncpg.Record] = []
         if plan.keyword and query.strip():
             # The keyword statement needs only the text: it runs while the query embeds.
-            keyword_search = statements.keyword_relevance(
-                self.store, user_id, query, node, show_expired=req.show_expired
+            keyword_search = _timed(
+                "keyword",
+                statements.keyword_relevance(
+                    self.store, user_id, query, node, show_expired=req.show_expired
+                ),
             )
             if vector is None:
                 # gather raises the first failure as is; the other call runs to its end.
                 keyword_rows, vector = await asyncio.gather(
-                    keyword_search, self.embeddings.query(query)
+                    keyword_search, _timed("embed", self.embeddings.query(query))
                 )
             else:
                 keyword_rows = await keyword_search
         elif vector is None:
-            vector = await self.embeddings.query(query)
+            vector = await _timed("embed", self.embeddings.query(query))
         ranking = statements.Ranking(
             vector=vector,
             min_score=min_score,
@@ -116,8 +138,11 @@ class Search:
             session_gap_s=self.settings.search_session_gap_s,
             assistant_context=self.settings.search_assistant_context,
         )
-        rows = await statements.ranked(
-            self.store, plan, user_id, ranking, node, show_expired=req.show_expired
+        rows = await _timed(
+            "ranking",
+            statements.ranked(
+                self.store, plan, user_id, ranking, node, show_expired=req.show_expired
+            ),
         )
         response = svc.SearchMemoriesResponse(
             results=[
@@ -126,7 +151,9 @@ class Search:
             ]
         )
         if req.include_relations or req.graph_boost:
-            response = await self._graph_step(user_id, req, node, vector, ranking, response)
+            response = await _timed(
+                "graph", self._graph_step(user_id, req, node, vector, ranking, response)
+            )
         return response
 
     async def _graph_step(
@@ -149,6 +176,18 @@ class Search:
             )
 
         return await self.graph.augment_search(user_id, req, vector, ranking.top_k, response, fetch)
+
+
+_T = TypeVar("_T")
+
+
+async def _timed(step: str, work: Awaitable[_T]) -> _T:
+    """Await ``work`` and record its time as search step ``step`` (failures included)."""
+    start = time.perf_counter()
+    try:
+        return await work
+    finally:
+        metrics.SEARCH_STEP_SECONDS.labels(step).observe(time.perf_counter() - start)
 
 
 def _ranged(

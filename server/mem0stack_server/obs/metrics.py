@@ -56,6 +56,17 @@ DB_POOL_MAX = Gauge(
     "mem0stack_db_pool_max_connections", "The most connections the database pool may open."
 )
 
+DB_POOL_WAITING = Gauge(
+    "mem0stack_db_pool_waiting",
+    "Tasks waiting for a connection from the database pool (above 0 for long: the pool is "
+    "too small or a statement holds connections too long).",
+)
+DB_POOL_ACQUIRE_SECONDS = Histogram(
+    "mem0stack_db_pool_acquire_seconds",
+    "Time a task waited to get a connection from the database pool.",
+    buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10),
+)
+
 
 class PoolSizes(Protocol):
     """What the pool gauges read: the counters ``asyncpg.Pool`` has."""
@@ -65,6 +76,8 @@ class PoolSizes(Protocol):
     def get_idle_size(self) -> int: ...
 
     def get_max_size(self) -> int: ...
+
+    def get_waiting(self) -> int: ...
 
 
 def watch_db_pool(pool: PoolSizes) -> None:
@@ -84,6 +97,12 @@ def watch_db_pool(pool: PoolSizes) -> None:
     DB_POOL_CONNECTIONS.labels("in_use").set_function(in_use)
     DB_POOL_CONNECTIONS.labels("idle").set_function(pool.get_idle_size)
     DB_POOL_MAX.set_function(pool.get_max_size)
+    DB_POOL_WAITING.set_function(pool.get_waiting)
+
+
+def observe_db_pool_acquire(seconds: float) -> None:
+    """Record one connection acquire (the ``store`` package's acquire observer)."""
+    DB_POOL_ACQUIRE_SECONDS.observe(seconds)
 
 
 # LLM calls (llm/client.py). `purpose` is the kind of request (extract_facts,
@@ -226,6 +245,15 @@ SEARCH_SECONDS = Histogram(
     ("mode",),
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+SEARCH_STEP_SECONDS = Histogram(
+    "mem0stack_search_step_seconds",
+    "Time of one step of SearchMemories: embed (the query), keyword (the BM25 leg, which "
+    "runs while the query embeds), ranking (the fused statement) or graph.",
+    ("step",),
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+SEARCH_STEPS = ("embed", "keyword", "ranking", "graph")
 
 OPERATIONS_RUNNING = Gauge(
     "mem0stack_operations_running", "Background operations being run by this server now."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,15 +90,65 @@ async def create_pool(dsn: str, *, min_size: int, max_size: int, ef_search: int)
         await bootstrap.execute("CREATE EXTENSION IF NOT EXISTS vector")
     finally:
         await bootstrap.close()
-    pool = await asyncpg.create_pool(
+    pool = CountingPool(
         dsn,
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
         server_settings={"hnsw.ef_search": str(ef_search), "jit": "off"},
     )
-    assert pool is not None
+    await pool
     return pool
+
+
+#: Told the seconds a task waited for a connection, after every acquire from a
+#: :class:`CountingPool` (failed and cancelled ones included). See :func:`set_acquire_observer`.
+AcquireObserver = Callable[[float], None]
+_acquire_observer: AcquireObserver | None = None
+
+
+def set_acquire_observer(observer: AcquireObserver | None) -> None:
+    """Report how long every connection acquire waited."""
+    global _acquire_observer
+    _acquire_observer = observer
+
+
+class CountingPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg is untyped
+    """An ``asyncpg.Pool`` that also counts the tasks waiting for a connection.
+
+    asyncpg exposes the pool's size and idle connections but not its queue, and a queue
+    is what an exhausted pool looks like from outside: requests slow down while the
+    database itself stays quick. Every acquire (``acquire()``, and ``fetch``/``execute``
+    on the pool, which acquire internally) goes through ``Pool._acquire``, the one place
+    to count; asyncpg is pinned and a test checks the count moves.
+    """
+
+    __slots__ = ("_waiting",)
+
+    def __init__(self, dsn: str, **kwargs: Any) -> None:
+        # The defaults asyncpg.create_pool would pass.
+        kwargs.setdefault("max_queries", 50000)
+        kwargs.setdefault("max_inactive_connection_lifetime", 300.0)
+        kwargs.setdefault("loop", None)
+        kwargs.setdefault("connection_class", asyncpg.Connection)
+        kwargs.setdefault("record_class", asyncpg.Record)
+        super().__init__(dsn, **kwargs)
+        self._waiting = 0
+
+    def get_waiting(self) -> int:
+        """Acquires in progress: tasks waiting for a free (or a new) connection."""
+        return self._waiting
+
+    async def _acquire(self, timeout: float | None) -> Any:  # noqa: ASYNC109 (asyncpg's signature)
+        start = time.perf_counter()
+        self._waiting += 1
+        try:
+            return await super()._acquire(timeout)
+        finally:
+            self._waiting -= 1
+            observer = _acquire_observer
+            if observer is not None:
+                observer(time.perf_counter() - start)
 
 
 @dataclass(frozen=True)

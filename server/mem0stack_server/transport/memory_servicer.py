@@ -7,7 +7,6 @@ caller cannot learn whether it exists; a parent it cannot reach is PERMISSION_DE
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -30,7 +29,7 @@ from mem0stack_server.context import request_id_var
 from mem0stack_server.domain.errors import not_found
 from mem0stack_server.domain.names import MemoryName, parse_memory_name, parse_parent
 from mem0stack_server.domain.records import Caller
-from mem0stack_server.obs import metrics, tracing
+from mem0stack_server.obs import tracing
 from mem0stack_server.store.events import EventStore, FeedListener
 from mem0stack_server.store.memories import MemoryStore
 from mem0stack_server.transport.interceptors import current_principal
@@ -116,16 +115,7 @@ class MemoryServicer(memory_service_pb2_grpc.MemoryServiceServicer):
     async def SearchMemories(
         self, request: svc.SearchMemoriesRequest, context: grpc.aio.ServicerContext
     ) -> svc.SearchMemoriesResponse:
-        mode = (
-            svc.SearchMemoriesRequest.Mode.Name(request.mode).lower()
-            if request.mode
-            else self.settings.default_search_mode
-        )
-        start = time.perf_counter()
-        try:
-            return await self.search.search(_user(request.parent), request)
-        finally:
-            metrics.SEARCH_SECONDS.labels(mode).observe(time.perf_counter() - start)
+        return await self.search.search(_user(request.parent), request)
 
     async def UpdateMemory(
         self, request: svc.UpdateMemoryRequest, context: grpc.aio.ServicerContext
