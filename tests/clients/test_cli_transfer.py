@@ -8,6 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from mem0stack import Client
 from mem0stack_server.cli import main
 from tests.support.servers import ServerProcess
 
@@ -37,3 +38,19 @@ def test_a_rejected_import_names_the_reason(server: ServerProcess, tmp_path: Pat
     code, err = _cli("import", str(path), "--user", "Not A User!", "--target", server.target)
     assert code == 1
     assert "INVALID_ARGUMENT INVALID_NAME" in err
+
+
+def test_export_keeps_whole_numbers_whole(
+    server: ServerProcess, user_id: str, tmp_path: Path
+) -> None:
+    metadata = {"priority": 7, "ratio": 0.5, "nested": {"ids": [1, 2]}}
+    with Client(server.target) as client:
+        client.create(user_id, "Numbered", metadata=metadata)
+    out = tmp_path / "out.jsonl"
+    code, err = _cli("export", "--user", user_id, "--target", server.target, "-o", str(out))
+    assert code == 0, err
+    (line,) = out.read_text().splitlines()
+    exported = json.loads(line)["metadata"]
+    assert exported == metadata
+    # 7, not the Struct's 7.0: metadata is JSON, and 7 is what was written.
+    assert type(exported["priority"]) is int and type(exported["nested"]["ids"][0]) is int

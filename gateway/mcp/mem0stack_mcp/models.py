@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, Field
 
 from mem0stack import Memory as MemoryMessage
 from mem0stack import MemoryEvent, SearchResult
+from mem0stack.structs import struct_to_dict
 
 __all__ = [
     "AddResult",
@@ -143,7 +143,7 @@ def _memory_fields(message: MemoryMessage) -> dict[str, Any]:
         "id": message.uid or memory_id(message.name),
         "memory": message.content,
         "categories": list(message.categories),
-        "metadata": json_format.MessageToDict(message.metadata),
+        "metadata": struct_to_dict(message.metadata),
         "agent_id": message.agent_id or None,
         "run_id": message.run_id or None,
         "state": MemoryMessage.State.Name(message.state),

@@ -45,6 +45,7 @@ from rich.text import Text
 
 from mem0stack import AsyncClient, Mem0StackError
 from mem0stack.options import TLSConfig, resolve_tls
+from mem0stack.structs import struct_to_dict
 from mem0stack.v1 import memory_pb2, streams_pb2
 
 console = Console(stderr=True)
@@ -137,6 +138,8 @@ async def export_memories(
                     record = json_format.MessageToDict(
                         message.memory, preserving_proto_field_name=True
                     )
+                    if "metadata" in record:  # 7 stays 7, not the Struct's 7.0
+                        record["metadata"] = struct_to_dict(message.memory.metadata)
                     if include_embeddings:
                         record["embedding"] = [round(v, 7) for v in message.embedding]
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -1,29 +1,47 @@
 """mem0's calls mapped onto mem0-stack's: argument mapping and result shaping (no I/O).
 
 Each method of :class:`~mem0stack.compat.Memory` and :class:`~mem0stack.compat.AsyncMemory`
-is made from the builder of the same name at the end of this module: it takes mem0's
-arguments, and returns the plan (``_plans.py``) of the mem0-stack call, whose result has
-mem0's shape. The two classes only run the plans, one blocking, one awaiting.
+is made from the *script* of the same name at the end of this module: a generator that takes
+mem0's arguments, yields the plans (``_plans.py``) of the mem0-stack calls it needs, is sent
+each plan's result, and returns the result in mem0's shape. The two classes only run the
+scripts, one blocking, one awaiting, so every mapping is written once.
+
+A :class:`Session` is what one ``Memory`` remembers between calls: the owner of every memory
+id it has handed out, so that mem0's bare ids (``get("0190...")``) find their user.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC
-from typing import Any, NoReturn, TypeVar
+import uuid
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NoReturn, TypeAlias, TypeVar
 
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import timestamp_pb2
 
 from mem0stack import _requests as build
-from mem0stack._plans import Collect, Unary
+from mem0stack._plans import Call, Collect
 from mem0stack._requests import user_name
+from mem0stack.compat.exceptions import (
+    Mem0StackWarning,
+    MemoryNotFoundError,
+    ValidationError,
+    from_error,
+)
 from mem0stack.errors import ErrorReason, Mem0StackError
+from mem0stack.structs import struct_to_dict
 from mem0stack.v1 import memory_pb2
 from mem0stack.v1 import memory_service_pb2 as svc
 
 T = TypeVar("T")
+
+Script: TypeAlias = Generator[Call[Any], Any, T]
+"""A facade method: yields plans, is sent their results, returns mem0's result."""
 
 _SCOPE_FIELDS = ("agent_id", "run_id", "actor_id", "role")
 # Fields of a mem0 filter that are real columns here; any other key is a metadata key.
@@ -53,12 +71,125 @@ _REVISION_EVENTS = {
     memory_pb2.MemoryRevision.SUPERSEDE: "SUPERSEDE",
     memory_pb2.MemoryRevision.DELETE: "DELETE",
 }
+_WRITTEN = (
+    memory_pb2.MemoryEvent.ADD,
+    memory_pb2.MemoryEvent.UPDATE,
+    memory_pb2.MemoryEvent.SUPERSEDE,
+)
 _MEMORY_TYPES = {
     None: memory_pb2.Memory.TYPE_UNSPECIFIED,
     "semantic_memory": memory_pb2.Memory.SEMANTIC,
     "episodic_memory": memory_pb2.Memory.EPISODIC,
     "procedural_memory": memory_pb2.Memory.PROCEDURAL,
 }
+
+AGENT_OWNER = "agent:"
+"""A memory with an agent_id and no user_id belongs to the user ``agent:{agent_id}``."""
+RUN_OWNER = "run:"
+"""A memory with only a run_id belongs to the user ``run:{run_id}``."""
+_RESERVED = (AGENT_OWNER, RUN_OWNER)
+
+DEFAULT_THRESHOLD = 0.1
+"""mem0's default ``threshold`` of ``search`` (mem0 2.x): results scoring below are dropped."""
+DEFAULT_TOP_K = 20
+"""mem0's default ``top_k`` of ``search`` and ``get_all`` (mem0 2.x)."""
+_LOOKUP_USERS = 10
+_REMEMBERED_IDS = 100_000
+_UNSET: Any = object()
+
+
+def _warn(message: str) -> None:
+    # stacklevel 4: this function, the script, the facade method, the caller's line.
+    warnings.warn(message, Mem0StackWarning, stacklevel=4)
+
+
+def _invalid(message: str) -> ValidationError:
+    return ValidationError(message)
+
+
+@dataclass
+class Session:
+    """What one facade remembers: who owns each memory id it handed out (bounded, most
+    recent kept), the users it worked with (most recent last), and mem0 settings."""
+
+    instructions: str = ""
+    owners: OrderedDict[str, str] = field(default_factory=OrderedDict)
+    users: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+    def use(self, user: str) -> str:
+        """Note that ``user`` was worked with; returns its parent name."""
+        self.users.pop(user, None)
+        self.users[user] = None
+        return user_name(user)
+
+    def saw(self, name: str) -> str:
+        """Note the owner of the memory ``name``; returns its bare id."""
+        _, user, _, memory_id = name.split("/", 3)
+        self.owners.pop(memory_id, None)
+        self.owners[memory_id] = user
+        if len(self.owners) > _REMEMBERED_IDS:
+            self.owners.popitem(last=False)
+        return memory_id
+
+    def forget(self) -> None:
+        self.owners.clear()
+        self.users.clear()
+
+
+# Configuration
+
+# mem0 config sections that a mem0-stack server owns (docs/configuration.md).
+_SERVER_SECTIONS = (
+    "llm",
+    "embedder",
+    "vector_store",
+    "graph_store",
+    "reranker",
+    "history_db_path",
+    "custom_fact_extraction_prompt",
+    "custom_update_memory_prompt",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a mem0 config dict says that the facade uses."""
+
+    target: str | None = None
+    api_key: str | None = None
+    timeout: float | None = None
+    instructions: str = ""
+
+
+def settings_from_config(config: Any) -> Settings:
+    """Read a mem0 config (a dict or mem0's ``MemoryConfig``): ``target``, ``api_key`` and
+    ``timeout`` say where the server is; ``custom_instructions`` is sent with every ``add``.
+    Every other setting is named in a :class:`Mem0StackWarning`, not silently dropped."""
+    if hasattr(config, "model_dump"):  # mem0's MemoryConfig (pydantic): what was set
+        config = config.model_dump(exclude_unset=True)
+    if not isinstance(config, Mapping):
+        raise _invalid(f"config must be a dict (or mem0's MemoryConfig), not {type(config)}")
+    values = dict(config)
+    settings = Settings(
+        target=values.pop("target", None),
+        api_key=values.pop("api_key", None),
+        timeout=values.pop("timeout", None),
+        instructions=values.pop("custom_instructions", None) or "",
+    )
+    if values.get("version") in ("v1.1", None):
+        values.pop("version", None)  # mem0's result format, the only one served
+    server = [key for key in _SERVER_SECTIONS if values.pop(key, None) is not None]
+    if server:
+        _warn(
+            f"Memory config {', '.join(server)}: configured on the mem0-stack server "
+            "(MEM0STACK_* settings, docs/configuration.md), not by the client; ignored here"
+        )
+    if values:
+        _warn(
+            f"Memory config {', '.join(sorted(values))}: not understood by mem0-stack; ignored "
+            "(the client reads target, api_key, timeout, custom_instructions)"
+        )
+    return settings
 
 
 # Translating mem0's arguments
@@ -71,7 +202,7 @@ def _literal(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):
         return json.dumps(value)
-    raise ValueError(f"unsupported filter value {value!r}: use a string, number or boolean")
+    raise _invalid(f"unsupported filter value {value!r}: use a string, number or boolean")
 
 
 def _member(key: str) -> str:
@@ -91,15 +222,18 @@ def _condition(key: str, value: Any) -> str:
     for op, operand in value.items():
         if op in _OPERATORS:
             parts.append(f"{member} {_OPERATORS[op]} {_literal(operand)}")
+        elif op == "contains" and key == "categories":
+            parts.append(f"categories:{_literal(operand)}")
         elif op in ("in", "nin"):
             if not isinstance(operand, Sequence) or isinstance(operand, str) or not operand:
-                raise ValueError(f"{op!r} on {key!r} needs a non-empty list")
+                raise _invalid(f"{op!r} on {key!r} needs a non-empty list")
             any_of = " OR ".join(f"{member} = {_literal(v)}" for v in operand)
             parts.append(f"({any_of})" if op == "in" else f"NOT ({any_of})")
         else:
-            raise ValueError(
+            raise _invalid(
                 f"filter operator {op!r} on {key!r} is not supported by mem0-stack "
-                "(supported: eq, ne, gt, gte, lt, lte, in, nin, and '*' for any value)"
+                "(supported: eq, ne, gt, gte, lt, lte, in, nin, '*' for any value, and "
+                "contains on categories)"
             )
     return " AND ".join(parts)
 
@@ -109,7 +243,7 @@ def _expression(filters: Mapping[str, Any]) -> str:
     for key, value in filters.items():
         if key in ("AND", "OR", "NOT"):
             if not isinstance(value, Sequence) or isinstance(value, str):
-                raise ValueError(f"{key} takes a list of filters")
+                raise _invalid(f"{key} takes a list of filters")
             inner = [f"({_expression(v)})" for v in value if v]
             if not inner:
                 continue
@@ -132,11 +266,39 @@ def filters_to_aip160(filters: Mapping[str, Any]) -> str:
     return _expression(filters)
 
 
+def _identifier(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text or any(c.isspace() for c in text):
+        raise _invalid(f"Invalid {name}: {value!r} (empty, or contains whitespace)")
+    return text
+
+
+def owner_of(user_id: Any, agent_id: Any, run_id: Any) -> str | None:
+    """The user a mem0 scope lives under: its ``user_id``; else ``agent:{agent_id}``; else
+    ``run:{run_id}``; ``None`` for an empty scope. mem0 allows memories without a user,
+    mem0-stack keeps every memory under one, so scope-only memories get a reserved one."""
+    user, agent, run = (
+        _identifier(user_id, "user_id"),
+        _identifier(agent_id, "agent_id"),
+        _identifier(run_id, "run_id"),
+    )
+    if user is not None:
+        return user
+    if agent is not None:
+        return AGENT_OWNER + agent
+    if run is not None:
+        return RUN_OWNER + run
+    return None
+
+
 def _scope(
+    session: Session,
     method: str,
-    user_id: str | None,
-    agent_id: str | None,
-    run_id: str | None,
+    user_id: Any,
+    agent_id: Any,
+    run_id: Any,
     filters: Mapping[str, Any] | None,
 ) -> tuple[str, str]:
     """The parent and the AIP-160 filter for mem0's entity ids and filters."""
@@ -144,34 +306,105 @@ def _scope(
     for key, value in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)):
         if value is not None:
             if merged.get(key, value) != value:
-                raise ValueError(f"{key} given twice with different values")
+                raise _invalid(f"{key} given twice with different values")
             merged[key] = value
-    user = merged.pop("user_id", None)
-    if not isinstance(user, str) or not user.strip():
-        raise ValueError(
-            f"{method}() needs a user_id (argument or filters['user_id']): "
-            "mem0-stack keeps every memory under one user"
+    owner = owner_of(merged.pop("user_id", None), merged.get("agent_id"), merged.get("run_id"))
+    if owner is None:
+        raise _invalid(
+            f"{method}() needs at least one of user_id, agent_id, run_id "
+            "(as arguments or in filters), e.g. filters={'user_id': 'alice'}"
         )
-    return user_name(user.strip()), filters_to_aip160(merged)
+    for key in ("agent_id", "run_id"):
+        if key in merged:
+            merged[key] = _identifier(merged[key], key)
+    return session.use(owner), filters_to_aip160(merged)
 
 
-def _memory_name(memory_id: str, user_id: str | None) -> str:
-    if memory_id.startswith("users/"):
-        return memory_id
-    if not user_id:
-        raise ValueError(
-            f"{memory_id!r} is not a memory name (users/<user>/memories/<id>); "
-            "pass user_id= as well to use a bare id"
+def _candidates(session: Session, memory_id: str, user_id: str | None) -> list[str]:
+    """The names ``memory_id`` may have: itself if it is a name; under ``user_id`` if given;
+    under the owner this session saw it with; else under the users it worked with."""
+    value = str(memory_id).strip()
+    if value.startswith("users/"):
+        return [value]
+    try:
+        bare = str(uuid.UUID(value))
+    except ValueError:
+        raise _invalid(
+            f"{memory_id!r} is not a memory id (a UUID, or users/<user>/memories/<uuid>)"
+        ) from None
+    if user_id is not None:
+        return [f"{user_name(str(user_id))}/memories/{bare}"]
+    if bare in session.owners:
+        return [f"{user_name(session.owners[bare])}/memories/{bare}"]
+    users = list(reversed(session.users))[:_LOOKUP_USERS]
+    if not users:
+        raise _invalid(
+            f"memory {bare}: this Memory has not seen it yet, so its user is unknown; pass "
+            "user_id= (or the name users/<user>/memories/<id>). mem0-stack keeps every memory "
+            "under a user; ids returned by this Memory are found without it"
         )
-    return f"{user_name(user_id)}/memories/{memory_id}"
+    return [f"{user_name(user)}/memories/{bare}" for user in users]
 
 
-def _messages(messages: Any) -> list[dict[str, Any]]:
+def _locate(session: Session, memory_id: str, user_id: str | None) -> Script[str | None]:
+    """The name of the memory, or None when none of its candidate names exists."""
+    names = _candidates(session, memory_id, user_id)
+    if len(names) == 1:
+        return names[0]
+    for name in names:
+        memory = yield build.get(name).then(lambda m: m, _missing_is(None))
+        if memory is not None:
+            return name
+    return None
+
+
+def _messages(messages: Any, when: datetime | None) -> list[dict[str, Any]]:
+    turns: list[dict[str, Any]]
     if isinstance(messages, str):
-        return [{"role": "user", "content": messages}]
-    if isinstance(messages, Mapping):
-        return [dict(messages)]
-    return [dict(m) for m in messages]
+        turns = [{"role": "user", "content": messages}]
+    elif isinstance(messages, Mapping):
+        turns = [dict(messages)]
+    elif isinstance(messages, list | tuple):
+        turns = [dict(m) for m in messages]
+    else:
+        raise _invalid("messages must be str, dict, or list[dict]")
+    if when is not None:
+        for turn in turns:
+            turn.setdefault("time", when)
+    return turns
+
+
+def _when(timestamp: Any) -> datetime | None:
+    """mem0 Platform's ``timestamp`` (Unix seconds; a datetime or ISO string works too)."""
+    if timestamp is None:
+        return None
+    if isinstance(timestamp, datetime):
+        return timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)
+    if isinstance(timestamp, int | float) and not isinstance(timestamp, bool):
+        return datetime.fromtimestamp(timestamp, UTC)
+    if isinstance(timestamp, str):
+        try:
+            return _when(datetime.fromisoformat(timestamp))
+        except ValueError:
+            pass
+    raise _invalid(f"timestamp must be Unix seconds, a datetime or an ISO string: {timestamp!r}")
+
+
+def _expiry(expiration_date: Any) -> datetime | None:
+    """mem0's ``expiration_date`` (YYYY-MM-DD, the last day the memory is shown) as the
+    ``expire_time`` that hides it: the next midnight UTC."""
+    if expiration_date is None:
+        return None
+    if isinstance(expiration_date, datetime):
+        day = expiration_date.date()
+    elif isinstance(expiration_date, date):
+        day = expiration_date
+    else:
+        try:
+            day = date.fromisoformat(str(expiration_date))
+        except ValueError:
+            raise _invalid("expiration_date must be a date in YYYY-MM-DD format") from None
+    return datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC)
 
 
 # Shaping results like mem0's
@@ -183,17 +416,27 @@ def _time(stamp: timestamp_pb2.Timestamp) -> str | None:
     return stamp.ToDatetime(tzinfo=UTC).isoformat()
 
 
+def _user_of(owner: str) -> str | None:
+    return None if owner.startswith(_RESERVED) else owner
+
+
 def memory_item(memory: memory_pb2.Memory, score: float | None = None) -> dict[str, Any]:
-    """A mem0 ``MemoryItem`` dict for a memory (``score`` only for search results)."""
+    """A mem0 ``MemoryItem`` dict for a memory (``score`` only for search results).
+
+    ``id`` is the bare UUID, as mem0's ids are; ``user_id`` is left out for a memory of
+    an agent or run without a user; whole numbers in metadata are ints.
+    """
+    _, owner, _, memory_id = memory.name.split("/", 3)
     item: dict[str, Any] = {
-        "id": memory.name,
+        "id": memory_id,
         "memory": memory.content,
         "hash": memory.hash,
-        "metadata": json_format.MessageToDict(memory.metadata) or None,
+        "metadata": struct_to_dict(memory.metadata) or None,
         "created_at": _time(memory.create_time),
         "updated_at": _time(memory.update_time),
-        "user_id": memory.name.split("/")[1],
     }
+    if (user := _user_of(owner)) is not None:
+        item["user_id"] = user
     if score is not None:
         item["score"] = score
     for key in _SCOPE_FIELDS:
@@ -201,23 +444,31 @@ def memory_item(memory: memory_pb2.Memory, score: float | None = None) -> dict[s
             item[key] = value
     if memory.categories:
         item["categories"] = list(memory.categories)
+    if memory.HasField("expire_time"):
+        last_day = memory.expire_time.ToDatetime(tzinfo=UTC) - timedelta(microseconds=1)
+        item["expiration_date"] = last_day.date().isoformat()
     return item
 
 
-def _add_result(response: svc.AddMemoriesResponse) -> dict[str, Any]:
+def _item(session: Session, memory: memory_pb2.Memory, score: float | None = None) -> Any:
+    session.saw(memory.name)
+    return memory_item(memory, score)
+
+
+def _add_result(session: Session, response: svc.AddMemoriesResponse) -> dict[str, Any]:
     results = []
     for event in response.events:
         if event.type not in _EVENTS:
             continue  # NOOP: the fact was already known; mem0 reports nothing either
         entry = {
-            "id": event.memory.name,
+            "id": session.saw(event.memory.name),
             "memory": event.memory.content,
             "event": _EVENTS[event.type],
         }
         if event.type == memory_pb2.MemoryEvent.UPDATE:
             entry["previous_memory"] = event.previous_content
         if event.type == memory_pb2.MemoryEvent.SUPERSEDE:
-            entry["superseded"] = event.superseded_memory
+            entry["superseded"] = session.saw(event.superseded_memory)
         results.append(entry)
     if not response.warnings:
         return {"results": results}
@@ -225,11 +476,11 @@ def _add_result(response: svc.AddMemoriesResponse) -> dict[str, Any]:
 
 
 def _history_item(revision: memory_pb2.MemoryRevision) -> dict[str, Any]:
-    name = revision.name.rsplit("/revisions/", 1)[0]
+    name, _, number = revision.name.rpartition("/revisions/")
     when = _time(revision.create_time)
     return {
-        "id": revision.name,
-        "memory_id": name,
+        "id": number,
+        "memory_id": name.rsplit("/", 1)[-1],
         "old_memory": revision.content_before or None,
         "new_memory": revision.content_after or None,
         "event": _REVISION_EVENTS.get(revision.event, "UPDATE"),
@@ -252,159 +503,246 @@ def _missing_is(value: T) -> Callable[[Mem0StackError], T]:
     return recover
 
 
+def _not_found(memory_id: str) -> MemoryNotFoundError:
+    return MemoryNotFoundError(
+        f"Memory with id {memory_id} not found", "MEMORY_NOT_FOUND", {"memory_id": memory_id}
+    )
+
+
 def _missing_raises(memory_id: str) -> Callable[[Mem0StackError], NoReturn]:
-    """Recovery from MEMORY_NOT_FOUND: mem0's ValueError. Other errors are raised."""
+    """Recovery from MEMORY_NOT_FOUND: mem0's not-found error (a ValueError, as mem0's)."""
 
     def recover(error: Mem0StackError) -> NoReturn:
         if error.reason != ErrorReason.MEMORY_NOT_FOUND:
             raise error
-        raise ValueError(f"Memory with id {memory_id} not found") from error
+        raise from_error(error, f"Memory with id {memory_id} not found") from error
 
     return recover
 
 
 def _limit(top_k: int | None, limit: int | None, default: int) -> int:
     value = top_k if top_k is not None else limit if limit is not None else default
-    if value <= 0:
-        raise ValueError("top_k must be positive")
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise _invalid("top_k must be a positive integer")
     return value
 
 
-def _update_fields(text: str | None, data: str | None, metadata: Any) -> dict[str, Any]:
-    text = text if text is not None else data
-    if text is None and metadata is None:
-        raise ValueError("At least one of text or metadata must be provided.")
-    fields: dict[str, Any] = {}
-    if text is not None:
-        fields["content"] = text
-    if metadata is not None:
-        fields["metadata"] = metadata
-    return fields
+def _each(items: Iterable[T]) -> list[T]:
+    return list(items)
 
 
 # The calls
 
 
 def add(
+    session: Session,
     messages: Any,
     *,
     user_id: str | None = None,
     agent_id: str | None = None,
     run_id: str | None = None,
     metadata: Mapping[str, Any] | None = None,
+    timestamp: Any = None,
+    expiration_date: Any = None,
     infer: bool = True,
     memory_type: str | None = None,
     prompt: str | None = None,
-) -> Unary[dict[str, Any]]:
+) -> Script[dict[str, Any]]:
     """Remember a conversation (a string is one user message).
 
+    ``timestamp`` (Unix seconds, as mem0's Platform takes it) is when the conversation
+    happened: it becomes the memories' ``event_time`` and the "now" of relative dates.
+    ``expiration_date`` (YYYY-MM-DD) hides the memories after that day, as in mem0.
     What the server warns about (e.g. that it has no LLM, so nothing was extracted) is in
     the result's ``"warnings"`` and raised as a :class:`Mem0StackWarning` too.
     """
-    parent, _ = _scope("add", user_id, None, None, None)
-    call = build.add(
-        parent,
-        _messages(messages),
-        agent_id=agent_id or "",
-        run_id=run_id or "",
+    if memory_type not in _MEMORY_TYPES:
+        raise _invalid(f"Invalid memory_type {memory_type!r}: use 'procedural_memory' or None")
+    owner = owner_of(user_id, agent_id, run_id)
+    if owner is None:
+        raise _invalid("At least one of 'user_id', 'agent_id', or 'run_id' must be provided.")
+    when = _when(timestamp)
+    expire_time = _expiry(expiration_date)
+    response = yield build.add(
+        session.use(owner),
+        _messages(messages, when),
+        agent_id=_identifier(agent_id, "agent_id") or "",
+        run_id=_identifier(run_id, "run_id") or "",
         metadata=metadata,
         infer=infer,
-        instructions=prompt or "",
+        instructions=prompt or session.instructions,
+        reference_time=when,
         memory_type=_MEMORY_TYPES[memory_type],
     )
-    return call.then(_add_result)
+    result = _add_result(session, response)
+    if expire_time is not None:
+        # AddMemories takes no expiry: the memories it wrote get theirs set right after.
+        for event in response.events:
+            if event.type in _WRITTEN:
+                yield build.update(event.memory.name, expire_time=expire_time)
+    return result
 
 
-def get(memory_id: str, *, user_id: str | None = None) -> Unary[dict[str, Any] | None]:
-    """One memory, or ``None`` when there is none with that id."""
-    call = build.get(_memory_name(memory_id, user_id))
-    return call.then(memory_item, recover=_missing_is(None))
+def get(session: Session, memory_id: str, *, user_id: str | None = None) -> Script[Any]:
+    """One memory (a mem0 MemoryItem dict), or ``None`` when there is none with that id."""
+    for name in _candidates(session, memory_id, user_id):
+        memory = yield build.get(name).then(lambda m: m, _missing_is(None))
+        if memory is not None:
+            return _item(session, memory)
+    return None
 
 
 def get_all(
+    session: Session,
     *,
+    filters: Mapping[str, Any] | None = None,
+    top_k: int | None = None,
+    show_expired: bool = False,
     user_id: str | None = None,
     agent_id: str | None = None,
     run_id: str | None = None,
-    filters: Mapping[str, Any] | None = None,
-    top_k: int | None = None,
     limit: int | None = None,
-    show_expired: bool = False,
-) -> Collect[dict[str, Any]]:
-    """Up to ``top_k`` (or ``limit``, default 100) memories, newest first."""
-    parent, where = _scope("get_all", user_id, agent_id, run_id, filters)
-    count = _limit(top_k, limit, 100)
+) -> Script[dict[str, Any]]:
+    """Up to ``top_k`` (default 20, as mem0) memories of the scope, newest first."""
+    parent, where = _scope(session, "get_all", user_id, agent_id, run_id, filters)
+    count = _limit(top_k, limit, DEFAULT_TOP_K)
     pages = build.iter_memories(
         parent, filter=where, page_size=min(count, 1000), show_expired=show_expired
     )
-    return Collect(pages, lambda memories: {"results": [memory_item(m) for m in memories]}, count)
+    memories = yield Collect(pages, _each, count)
+    return {"results": [_item(session, m) for m in memories]}
 
 
 def search(
+    session: Session,
     query: str,
     *,
+    top_k: int | None = None,
+    filters: Mapping[str, Any] | None = None,
+    threshold: float | None = DEFAULT_THRESHOLD,
+    rerank: bool = False,
+    explain: bool = False,
+    show_expired: bool = False,
     user_id: str | None = None,
     agent_id: str | None = None,
     run_id: str | None = None,
-    filters: Mapping[str, Any] | None = None,
-    top_k: int | None = None,
     limit: int | None = None,
-    threshold: float | None = None,
-    show_expired: bool = False,
-) -> Unary[dict[str, Any]]:
-    """The memories most relevant to ``query``, best first, each with its ``score``."""
-    parent, where = _scope("search", user_id, agent_id, run_id, filters)
-    call = build.search(
+) -> Script[dict[str, Any]]:
+    """The memories most relevant to ``query``, best first, each with its ``score``.
+
+    ``score`` is the cosine similarity of query and memory; ``threshold`` (default 0.1, as
+    mem0) drops results below it, ``None`` keeps all. ``explain`` adds mem0's
+    ``score_details``: the one score the server reports (``semantic_score``); the keyword
+    and context weighting that order the results are not broken down.
+    mem0-stack has no reranker: ``rerank=True`` is accepted and a :class:`Mem0StackWarning`
+    says so.
+    """
+    if not isinstance(query, str) or not query.strip():
+        raise _invalid("Invalid query: must be a non-empty string.")
+    if threshold is not None and (
+        not isinstance(threshold, int | float) or not 0 <= threshold <= 1
+    ):
+        raise _invalid(f"Invalid threshold: {threshold!r}. Must be between 0 and 1 (inclusive).")
+    parent, where = _scope(session, "search", user_id, agent_id, run_id, filters)
+    if rerank:
+        _warn("search(rerank=True): mem0-stack has no reranker; results keep the server's ranking")
+    results = yield build.search(
         parent,
-        query,
+        query.strip(),
         filter=where,
-        top_k=min(_limit(top_k, limit, 20), 100),
+        top_k=min(_limit(top_k, limit, DEFAULT_TOP_K), 100),
         min_score=threshold,
         show_expired=show_expired,
     )
-    return call.then(lambda results: {"results": [memory_item(r.memory, r.score) for r in results]})
+    items = [_item(session, r.memory, r.score) for r in results]
+    if explain:
+        # The server returns one score, the cosine similarity: that is all there is to show.
+        for item in items:
+            item["score_details"] = {
+                "semantic_score": item["score"],
+                "final_score": item["score"],
+                "threshold": threshold,
+            }
+    return {"results": items}
 
 
 def update(
+    session: Session,
     memory_id: str,
-    data: str | None = None,
-    *,
     text: str | None = None,
     metadata: Mapping[str, Any] | None = None,
+    expiration_date: Any = _UNSET,
+    data: str | None = None,
+    *,
     user_id: str | None = None,
-) -> Unary[dict[str, Any]]:
-    """Change a memory's text and/or metadata."""
-    fields = _update_fields(text, data, metadata)
-    call = build.update(_memory_name(memory_id, user_id), **fields)
-    return call.then(_message("Memory updated successfully!"), _missing_raises(memory_id))
+) -> Script[dict[str, Any]]:
+    """Change a memory's text, metadata and/or expiration date (``None`` clears it)."""
+    text = text if text is not None else data
+    if text is None and metadata is None and expiration_date is _UNSET:
+        raise _invalid("At least one of text, metadata, or expiration_date must be provided.")
+    fields: dict[str, Any] = {}
+    if text is not None:
+        fields["content"] = text
+    if metadata is not None:
+        fields["metadata"] = metadata
+    if expiration_date is not _UNSET:
+        fields["expire_time"] = _expiry(expiration_date)
+    name = yield from _locate(session, memory_id, user_id)
+    if name is None:
+        raise _not_found(memory_id)
+    yield build.update(name, **fields).then(lambda m: m, _missing_raises(memory_id))
+    return {"message": "Memory updated successfully!"}
 
 
-def delete(memory_id: str, *, user_id: str | None = None) -> Unary[dict[str, Any]]:
+def delete(session: Session, memory_id: str, *, user_id: str | None = None) -> Script[Any]:
     """Delete one memory (its history stays readable)."""
-    call = build.delete(_memory_name(memory_id, user_id))
-    return call.then(_message("Memory deleted successfully!"), _missing_raises(memory_id))
+    name = yield from _locate(session, memory_id, user_id)
+    if name is None:
+        raise _not_found(memory_id)
+    yield build.delete(name).then(lambda m: m, _missing_raises(memory_id))
+    return {"message": "Memory deleted successfully!"}
 
 
 def delete_all(
-    *,
+    session: Session,
     user_id: str | None = None,
     agent_id: str | None = None,
     run_id: str | None = None,
-) -> Unary[dict[str, Any]]:
-    """Delete every memory of the user (narrowed by agent_id/run_id when given)."""
-    parent, where = _scope("delete_all", user_id, agent_id, run_id, None)
-    return build.delete_all(parent, filter=where).then(_message("Memories deleted successfully!"))
+) -> Script[dict[str, Any]]:
+    """Delete every memory of the scope (a user's, narrowed by agent_id/run_id when given)."""
+    if owner_of(user_id, agent_id, run_id) is None:
+        raise _invalid(
+            "At least one filter is required to delete all memories. If you want to delete "
+            "all memories, use the `reset()` method."
+        )
+    parent, where = _scope(session, "delete_all", user_id, agent_id, run_id, None)
+    yield build.delete_all(parent, filter=where)
+    return {"message": "Memories deleted successfully!"}
 
 
-def history(memory_id: str, *, user_id: str | None = None) -> Collect[list[dict[str, Any]]]:
-    """Every change of a memory, oldest first."""
-    pages = build.iter_revisions(_memory_name(memory_id, user_id))
-    return Collect(
-        pages,
-        lambda revisions: [_history_item(r) for r in revisions],
-        recover=_missing_is([]),
+def history(
+    session: Session, memory_id: str, *, user_id: str | None = None
+) -> Script[list[dict[str, Any]]]:
+    """Every change of a memory, oldest first (``[]`` for an unknown id)."""
+    name = yield from _locate(session, memory_id, user_id)
+    if name is None:
+        return []
+    pages = build.iter_revisions(name)
+    revisions = yield Collect(pages, _each, recover=_missing_is([]))
+    return [_history_item(r) for r in revisions]
+
+
+def reset(session: Session) -> Script[None]:
+    """Delete every memory of every user (and agent or run scope) this Memory has worked
+    with, and forget them. mem0-stack has no call that erases all users at once (a server
+    is shared by tenants; ``mem0stack`` admin commands do that), which a
+    :class:`Mem0StackWarning` says."""
+    users = list(session.users)
+    for user in users:
+        yield build.delete_all(user)
+    session.forget()
+    _warn(
+        f"reset() deleted the memories of the {len(users)} user(s) this Memory worked with; "
+        "mem0-stack erases no other user's memories from a client"
     )
-
-
-def _message(text: str) -> Callable[[Any], dict[str, Any]]:
-    return lambda _: {"message": text}
+    return None
