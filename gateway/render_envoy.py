@@ -44,6 +44,13 @@ UNARY_TIMEOUT = "120s"
 # REST bodies: the server's own limit (grpc.max_receive_message_length). JSON is larger than
 # the protobuf it becomes, so what passes here is never too large for the server.
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
+# The server's mem0 Platform API port (MEM0STACK_PLATFORM_PORT), and the paths routed to it:
+# mem0's, every one ending in '/' (RE2, matched against the whole path).
+PLATFORM_PORT = 50052
+PLATFORM_PATHS = (
+    "/(?:v1/(?:ping|memories|entities|batch|event|events|exports|summary|feedback)"
+    "|v2/(?:memories|entities)|v3/memories)/(?:[^?]*/)?"
+)
 
 _ROUTE = """\
                         - match: {{path: "{path}"}}
@@ -119,7 +126,9 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def upstream_tls_yaml(tls: UpstreamTLS | None, upstream_host: str) -> str:
+def upstream_tls_yaml(
+    tls: UpstreamTLS | None, upstream_host: str, alpn: str = "h2", indent: int = 6
+) -> str:
     """The cluster's ``transport_socket`` (empty: plaintext).
 
     Envoy checks a certificate's name only when told which: without
@@ -140,7 +149,7 @@ def upstream_tls_yaml(tls: UpstreamTLS | None, upstream_host: str) -> str:
         lines.append(f"    sni: {json.dumps(name)}")
     lines += [
         "    common_tls_context:",
-        "      alpn_protocols: [h2]",
+        f"      alpn_protocols: [{alpn}]",
     ]
     if tls.cert and tls.key:
         lines += [
@@ -195,6 +204,7 @@ def render(
     admin: str,
     upstream: str,
     descriptor: Path,
+    platform: str | None = None,
     descriptor_in_envoy: str | None = None,
     health_interval: float = 5.0,
     stream_idle_timeout: str = STREAM_IDLE_TIMEOUT,
@@ -204,13 +214,18 @@ def render(
 ) -> str:
     """The Envoy configuration, as YAML text.
 
-    ``descriptor`` is read here (for the streaming routes); Envoy loads the descriptor from
+    ``platform`` is the server's mem0 Platform API (default: the upstream's host, port
+    :data:`PLATFORM_PORT`). ``descriptor`` is read here (for the streaming routes); Envoy
+    loads the descriptor from
     ``descriptor_in_envoy``, by default the same file, which differs when Envoy runs in a
     container that mounts it elsewhere.
     """
     listen_host, listen_port = split_address(listen, resolve=True)
     admin_host, admin_port = split_address(admin, resolve=True)
     upstream_host, upstream_port = split_address(upstream, resolve=False)
+    platform_host, platform_port = split_address(
+        platform or f"{upstream_host}:{PLATFORM_PORT}", resolve=False
+    )
     services = api_services(descriptor)
     routes = "".join(
         _ROUTE.format(path=path, idle=stream_idle_timeout)
@@ -234,6 +249,10 @@ def render(
         SERVICES=", ".join(services),
         LISTENER_TLS=listener_tls_yaml(listener_tls),
         UPSTREAM_TLS=upstream_tls_yaml(upstream_tls, upstream_host),
+        PLATFORM_HOST=platform_host,
+        PLATFORM_PORT=platform_port,
+        PLATFORM_PATHS=PLATFORM_PATHS,
+        PLATFORM_UPSTREAM_TLS=upstream_tls_yaml(upstream_tls, platform_host, "http/1.1"),
     )
 
 
@@ -243,6 +262,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--listen", default=env("MEM0STACK_GATEWAY_LISTEN", "localhost:8080"))
     parser.add_argument("--admin", default=env("MEM0STACK_GATEWAY_ADMIN", "localhost:9901"))
     parser.add_argument("--upstream", default=env("MEM0STACK_GATEWAY_UPSTREAM", "localhost:50051"))
+    parser.add_argument(
+        "--platform",
+        default=env("MEM0STACK_GATEWAY_PLATFORM"),
+        help="the server's mem0 Platform API, host:port [default: the upstream's host, "
+        f"port MEM0STACK_PLATFORM_PORT or {PLATFORM_PORT}]",
+    )
     parser.add_argument(
         "--descriptor", type=Path, default=Path(env("MEM0STACK_GATEWAY_DESCRIPTOR", DESCRIPTOR))
     )
@@ -299,6 +324,12 @@ def main(argv: list[str] | None = None) -> None:
         listen=args.listen,
         admin=args.admin,
         upstream=args.upstream,
+        platform=args.platform
+        or (
+            f"{split_address(args.upstream, resolve=False)[0]}:{env('MEM0STACK_PLATFORM_PORT')}"
+            if env("MEM0STACK_PLATFORM_PORT")
+            else None
+        ),
         descriptor=args.descriptor,
         descriptor_in_envoy=args.descriptor_in_envoy,
         health_interval=args.health_interval,

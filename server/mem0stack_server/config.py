@@ -27,6 +27,14 @@ class Settings(BaseSettings):
 
     # Network
     listen: str = Field("localhost:50051", description="gRPC listen address host:port.")
+    platform_port: int = Field(
+        50052,
+        ge=0,
+        le=65535,
+        description="Port of the mem0 Platform REST API (the routes mem0's MemoryClient calls, "
+        "docs/moving-from-mem0.md), on the host of listen; 0 turns it off. Envoy serves it "
+        "on the gateway's port.",
+    )
     metrics_listen: str = Field(
         "localhost:9464", description="Prometheus /metrics address; empty disables it."
     )

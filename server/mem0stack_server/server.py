@@ -50,6 +50,7 @@ from mem0stack_server.store.events import EventStore, FeedListener
 from mem0stack_server.store.keys import KeyStore
 from mem0stack_server.store.memories import MemoryStore
 from mem0stack_server.store.operations import OperationStore
+from mem0stack_server.store.platform import PlatformStore
 from mem0stack_server.store.stats import read_stats
 from mem0stack_server.transport.graph_servicer import GraphServicer
 from mem0stack_server.transport.interceptors import (
@@ -58,6 +59,8 @@ from mem0stack_server.transport.interceptors import (
     ObservabilityInterceptor,
 )
 from mem0stack_server.transport.memory_servicer import MemoryServicer
+from mem0stack_server.transport.platform.routes import Services as PlatformServices
+from mem0stack_server.transport.platform.serving import PlatformServer, start_platform
 from mem0stack_server.transport.tls import server_credentials
 
 log = logging.getLogger("mem0stack.server")
@@ -133,6 +136,7 @@ class RunningServer:
     operations: Operations | None = None
     llm: LLMClient | None = None
     graph: GraphMemory | None = None
+    platform: PlatformServer | None = None
 
     async def stop(self) -> None:
         """Drain: report NOT_SERVING, let calls in flight finish, then close resources.
@@ -145,7 +149,10 @@ class RunningServer:
         metrics.SERVING.set(0)
         if self.settings.drain_delay_s > 0:
             await asyncio.sleep(self.settings.drain_delay_s)
-        await self.server.stop(self.settings.grace_period_s)
+        await asyncio.gather(
+            self.server.stop(self.settings.grace_period_s),
+            *([self.platform.stop(self.settings.grace_period_s)] if self.platform else []),
+        )
         if self.operations is not None:
             await self.operations.stop(self.settings.grace_period_s)
         if self.graph is not None:
@@ -238,11 +245,14 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
     )
     listener = FeedListener(dsn)
     await listener.start()
+    memories = Memories(settings, store, embeddings, idempotency)
+    search = Search(settings, store, embeddings, graph.service if graph else None)
+    add = AddMemories(adder, operations, idempotency)
     servicer = MemoryServicer(
         settings,
-        memories=Memories(settings, store, embeddings, idempotency),
-        search=Search(settings, store, embeddings, graph.service if graph else None),
-        add=AddMemories(adder, operations, idempotency),
+        memories=memories,
+        search=search,
+        add=add,
         operations=operations,
         events=EventStore(pool),
         listener=listener,
@@ -264,6 +274,20 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
     else:
         bound = server.add_secure_port(address, credentials)
     await server.start()
+    # mem0's Platform REST API: the same services, on its own port (Envoy routes to it).
+    platform = await start_platform(
+        PlatformServices(
+            authenticator=authenticator,
+            memories=memories,
+            search=search,
+            add=add,
+            operations=operations,
+            store=PlatformStore(pool, timeout_s=settings.db_timeout_s),
+            max_batch_items=settings.max_batch_items,
+        ),
+        settings,
+        host,
+    )
     for service in ("", SERVICE_NAME, GRAPH_SERVICE_NAME):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     metrics.SERVING.set(1)
@@ -290,6 +314,7 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
         operations,
         llm,
         graph,
+        platform,
     )
 
 

@@ -124,6 +124,7 @@ def server_env(listen: str, **extra: str) -> dict[str, str]:
     return {
         "MEM0STACK_LISTEN": listen,
         "MEM0STACK_METRICS_LISTEN": "",
+        "MEM0STACK_PLATFORM_PORT": "0",
         "MEM0STACK_GRACE_PERIOD_S": "5",
         "MEM0STACK_LOG_FORMAT": "console",
         **extra,

@@ -125,6 +125,7 @@ def server(venv: Path, make_database, tmp_path_factory: pytest.TempPathFactory) 
         MEM0STACK_DATABASE_URL=make_database("dist"),
         MEM0STACK_LISTEN=target,
         MEM0STACK_METRICS_LISTEN="",
+        MEM0STACK_PLATFORM_PORT="0",
         MEM0STACK_GRACE_PERIOD_S="2",
     )
     with log.open("wb") as out:

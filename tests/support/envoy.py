@@ -49,6 +49,8 @@ class EnvoyProcess:
 
     upstream: str
     health_interval: float = 0.5
+    #: The server's mem0 Platform API (``host:port``); None: the upstream host, port 50052.
+    platform: str | None = None
     render_args: list[str] = field(default_factory=list)
     tls: ssl.SSLContext | None = None
     port: int = field(default_factory=free_port)
@@ -78,6 +80,7 @@ class EnvoyProcess:
                 self.upstream,
                 "--health-interval",
                 str(self.health_interval),
+                *(["--platform", self.platform] if self.platform else []),
                 *self.render_args,
                 "-o",
                 str(self.config_path),

@@ -44,6 +44,8 @@ class ServerProcess:
         self.port = port
         self.env = env or {}
         self.credentials = credentials
+        # Every test server gets its own mem0 Platform port (tests run several at once).
+        self.platform_port = int(self.env.get("MEM0STACK_PLATFORM_PORT") or free_port())
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"mem0stack-test-{port}.log"
 
@@ -58,6 +60,7 @@ class ServerProcess:
             "MEM0STACK_LISTEN": self.target,
             "MEM0STACK_METRICS_LISTEN": "",
             "MEM0STACK_GRACE_PERIOD_S": "2",
+            "MEM0STACK_PLATFORM_PORT": str(self.platform_port),
             **self.env,
         }
         log = self.log_path.open("ab")
