@@ -192,7 +192,15 @@ def _messages(value: Any) -> list[memory_pb2.Message]:
 
 
 async def ping(services: Services, call: Call, path: dict[str, str]) -> Any:
-    return {"status": "ok", "message": "mem0-stack", "org_id": None, "project_id": None}
+    """The key is valid. mem0's Python client refuses to start without an organisation and
+    a project: ours are the server and the key."""
+    return {
+        "status": "ok",
+        "message": "mem0-stack",
+        "org_id": "mem0-stack",
+        "project_id": call.principal.key_id,
+        "user_email": None,
+    }
 
 
 async def add(services: Services, call: Call, path: dict[str, str]) -> Any:
