@@ -50,7 +50,7 @@ class PlatformStack:
         """The environment of a mem0 client process: keys, host, no telemetry."""
         return {
             **{k: v for k, v in os.environ.items() if not k.startswith("MEM0")},
-            "MEM0_TELEMETRY": "False",
+            "MEM0_TELEMETRY": "false",
             "MEM0_HOST": self.url,
             "MEM0_ADMIN_KEY": self.keys["admin"],
             "MEM0_ALICE_KEY": self.keys["alice"],
