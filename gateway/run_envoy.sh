@@ -9,7 +9,8 @@
 #
 # Ports: REST/JSON and gRPC on localhost:8080 (MEM0STACK_GATEWAY_LISTEN), Envoy's admin page on
 # localhost:9901 (MEM0STACK_GATEWAY_ADMIN); the upstream is the server's MEM0STACK_LISTEN
-# (localhost:50051 by default). The configuration is rendered into build/envoy.yaml.
+# (localhost:50051 by default), and mem0's Platform routes go to the same host on the server's
+# MEM0STACK_PLATFORM_PORT (50052 by default). The configuration is rendered into build/envoy.yaml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${VENV:-.venv}

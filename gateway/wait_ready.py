@@ -50,6 +50,11 @@ def banner(where: dict[str, str]) -> str:
     rows = [
         ("gRPC", where["MEM0STACK_LISTEN"], "MEM0STACK_LISTEN"),
         ("REST and gRPC (Envoy)", where["MEM0STACK_GATEWAY_LISTEN"], "MEM0STACK_GATEWAY_LISTEN"),
+        (
+            "mem0 MemoryClient host",
+            f"http://{where['MEM0STACK_GATEWAY_LISTEN']}",
+            "MEM0STACK_GATEWAY_LISTEN",
+        ),
         ("Envoy admin", where["MEM0STACK_GATEWAY_ADMIN"], "MEM0STACK_GATEWAY_ADMIN"),
         (
             "Prometheus metrics",
