@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from mem0stack import Client, ErrorReason, Mem0StackError
-from mem0stack.compat import AsyncMemory, Mem0StackWarning, Memory, filters_to_aip160
+from mem0stack.compat import AsyncMemory, Mem0StackWarning, Memory, _mem0, filters_to_aip160
 from mem0stack.compat.exceptions import (
     AuthenticationError,
     LLMError,
@@ -31,6 +31,12 @@ from tests.support.servers import ServerProcess, free_port
 def m(server: ServerProcess) -> Iterator[Memory]:
     with Memory(server.target) as memory:
         yield memory
+
+
+@pytest.fixture
+def new_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in a new process: no facade has seen any memory id or user yet."""
+    monkeypatch.setattr(_mem0, "_DIRECTORIES", {})
 
 
 def test_add_search_get_update_history_delete(m: Memory, user_id: str) -> None:
@@ -130,9 +136,10 @@ def test_agent_only_and_run_only_scopes(m: Memory, user_id: str) -> None:
     assert m.get(own["id"]) == {k: v for k, v in own.items() if k != "score"}
     (ticket,) = m.get_all(filters={"run_id": run})["results"]
     assert ticket["memory"] == "The ticket is #4521" and ticket["run_id"] == run
-    # Under the reserved owner the id's user is known to a new Memory too.
-    with Memory(m.client.target) as fresh:
-        assert fresh.get(own["id"], user_id=f"agent:{agent}") is not None
+    # The reserved owner is the one the mem0 Platform routes use.
+    assert m.get(f"users/~agent:{agent}/memories/{own['id']}") is not None
+    with pytest.raises(ValidationError, match="reserved"):
+        m.add("x", user_id="~agent:someone")
 
     m.delete_all(agent_id=agent)
     assert m.get_all(filters={"agent_id": agent})["results"] == []
@@ -264,6 +271,7 @@ class _PydanticLike:
         return {"target": "127.0.0.1:1", "reranker": {"provider": "cohere"}}
 
 
+@pytest.mark.usefixtures("new_process")
 async def test_async_memory(server: ServerProcess, user_id: str) -> None:
     with pytest.warns(Mem0StackWarning, match="reranker"):
         configured = AsyncMemory(config=_PydanticLike())
@@ -293,12 +301,15 @@ async def test_async_memory(server: ServerProcess, user_id: str) -> None:
         assert (await am.get_all(filters={"agent_id": f"ops-{user_id}"}))["results"] == []
 
 
-def test_reset_erases_what_this_memory_worked_with(server: ServerProcess, user_id: str) -> None:
+@pytest.mark.usefixtures("new_process")
+def test_reset_erases_what_this_process_worked_with(server: ServerProcess, user_id: str) -> None:
     other = f"{user_id}-other"
-    with Memory(server.target) as bystander:
-        bystander.add("Not touched by reset", user_id=other, infer=False)
+    with Client(server.target) as client:
+        client.create(other, "Not touched by reset")
     with Memory(server.target) as m:
         m.add("One", user_id=user_id, infer=False)
+    # Another Memory of the same process: mem0 code makes one wherever it needs one.
+    with Memory(server.target) as m:
         m.add("Two", agent_id=f"agent-{user_id}", infer=False)
         with pytest.warns(Mem0StackWarning, match="2 user"):
             assert m.reset() is None
@@ -307,18 +318,26 @@ def test_reset_erases_what_this_memory_worked_with(server: ServerProcess, user_i
         assert len(m.get_all(filters={"user_id": other})["results"]) == 1
 
 
-def test_bare_ids_a_new_memory_has_not_seen(m: Memory, server: ServerProcess, user_id: str) -> None:
+def test_bare_ids_across_memories_and_processes(
+    m: Memory, server: ServerProcess, user_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     memory_id = m.add("Seen once", user_id=user_id, infer=False)["results"][0]["id"]
+    # Another Memory of the process finds it by its bare id ...
+    with Memory(server.target) as other:
+        assert other.get(memory_id)["memory"] == "Seen once"  # type: ignore[index]
+    # ... a new process cannot tell whose it is: the error says how to name the user.
+    monkeypatch.setattr(_mem0, "_DIRECTORIES", {})
     with Memory(server.target) as fresh:
-        # Nothing says whose it is: the error says how to name the user.
         with pytest.raises(ValidationError, match="user_id="):
             fresh.get(memory_id)
         assert fresh.get(memory_id, user_id=user_id)["memory"] == "Seen once"  # type: ignore[index]
+    monkeypatch.setattr(_mem0, "_DIRECTORIES", {})
     with Memory(server.target) as working:
-        # It has worked with the user (this finds nothing, so the id itself is unseen):
-        # a bare id is looked up among the users it worked with.
+        # Once it has worked with the user (this finds nothing, so the id itself is still
+        # unseen), a bare id is looked up among the users it worked with.
         assert working.get_all(filters={"user_id": user_id, "topic": "none"})["results"] == []
         assert working.get(memory_id)["memory"] == "Seen once"  # type: ignore[index]
+        assert working.get(str(uuid.uuid4())) is None
         with pytest.raises(ValidationError, match="not a memory id"):
             working.get("mem_123")
 

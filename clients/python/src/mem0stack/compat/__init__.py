@@ -13,7 +13,8 @@ Results have mem0's shapes (``{"results": [{"id", "memory", "score", ...}]}``) a
 mem0-style UUIDs; mem0's exceptions are in :mod:`mem0stack.compat.exceptions`. What
 differs, and why, is written down in docs/clients.md ("mem0 compatibility"); in short: the
 LLM, embedder and stores are configured on the server, not in the constructor, and a
-memory without a user lives under a reserved user named after its agent or run.
+memory without a user lives under a reserved user named after its agent or run
+(``~agent:{agent_id}``, ``~run:{run_id}``).
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ import warnings
 from collections.abc import Callable, Coroutine, Generator, Mapping
 from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, get_args
 
-from mem0stack import _mem0 as mem0
 from mem0stack._connection import AsyncClosing, Closing
-from mem0stack._mem0 import Script, Session, filters_to_aip160, memory_item
 from mem0stack._plans import Call
 from mem0stack.aio import AsyncClient
 from mem0stack.client import Client
+from mem0stack.compat import _mem0 as mem0
+from mem0stack.compat._mem0 import Script, Session, filters_to_aip160, memory_item
 from mem0stack.compat.exceptions import Mem0StackWarning, from_error
 from mem0stack.errors import Mem0StackError
 from mem0stack.options import DEFAULT_TARGET, DEFAULT_TIMEOUT, TLSConfig
@@ -129,7 +130,6 @@ class _Facade(Generic[C]):
         if target is not None and not isinstance(target, str):
             target, config = None, target  # Memory(config), as mem0 takes it
         settings = mem0.settings_from_config(config) if config is not None else mem0.Settings()
-        self._session = Session(instructions=settings.instructions)
         if client is None:
             target = (
                 target or settings.target or os.environ.get("MEM0STACK_TARGET") or DEFAULT_TARGET
@@ -139,6 +139,7 @@ class _Facade(Generic[C]):
             timeout = timeout or settings.timeout or DEFAULT_TIMEOUT
             client = self._client_type(target, api_key, tls=tls, timeout=timeout)
         self.client: C = client
+        self._session = Session(mem0.directory(client.target), settings.instructions)
 
     @classmethod
     def from_config(cls, config_dict: Mapping[str, Any]) -> Self:

@@ -12,8 +12,10 @@ id it has handed out, so that mem0's bare ids (``get("0190...")``) find their us
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import threading
 import uuid
 import warnings
 from collections import OrderedDict
@@ -83,11 +85,20 @@ _MEMORY_TYPES = {
     "procedural_memory": memory_pb2.Memory.PROCEDURAL,
 }
 
-AGENT_OWNER = "agent:"
-"""A memory with an agent_id and no user_id belongs to the user ``agent:{agent_id}``."""
-RUN_OWNER = "run:"
-"""A memory with only a run_id belongs to the user ``run:{run_id}``."""
-_RESERVED = (AGENT_OWNER, RUN_OWNER)
+# The reserved owners of memories without a user, named exactly as the mem0 Platform routes
+# name them (server/mem0stack_server/transport/platform/scope.py), so that either way in
+# finds what the other stored: "~agent:{agent_id}", else "~run:{run_id}"; an id outside the
+# user-id alphabet, or longer than 100 characters, is replaced by a hash.
+_RESERVED = "~"
+_PLAIN = re.compile(r"[A-Za-z0-9._@+=:~-]{1,100}")
+
+
+def reserved_owner(kind: str, value: str) -> str:
+    """The user that owns the memories of agent or run ``value`` added without a user."""
+    if _PLAIN.fullmatch(value):
+        return f"~{kind}:{value}"
+    return f"~{kind}=" + hashlib.sha256(value.encode()).hexdigest()[:40]
+
 
 DEFAULT_THRESHOLD = 0.1
 """mem0's default ``threshold`` of ``search`` (mem0 2.x): results scoring below are dropped."""
@@ -107,33 +118,74 @@ def _invalid(message: str) -> ValidationError:
     return ValidationError(message)
 
 
+class Directory:
+    """Who owns each memory id handed out (bounded, most recent kept) and the users worked
+    with (most recent last), on one server, for every facade of this process.
+
+    mem0 code makes a ``Memory()`` wherever it needs one and passes bare ids between them;
+    a memory never changes owner, so what one facade learnt holds for all of them.
+    """
+
+    def __init__(self) -> None:
+        self.owners: OrderedDict[str, str] = OrderedDict()
+        self.users: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def use(self, user: str) -> None:
+        with self._lock:
+            self.users.pop(user, None)
+            self.users[user] = None
+
+    def saw(self, memory_id: str, user: str) -> None:
+        with self._lock:
+            self.owners.pop(memory_id, None)
+            self.owners[memory_id] = user
+            if len(self.owners) > _REMEMBERED_IDS:
+                self.owners.popitem(last=False)
+
+    def forget(self, users: Iterable[str]) -> None:
+        gone = set(users)
+        with self._lock:
+            for user in gone:
+                self.users.pop(user, None)
+            for memory_id in [i for i, u in self.owners.items() if u in gone]:
+                del self.owners[memory_id]
+
+
+_DIRECTORIES: dict[str, Directory] = {}
+
+
+def directory(target: str) -> Directory:
+    """The directory of the server at ``target``, shared by the process's facades."""
+    return _DIRECTORIES.setdefault(target, Directory())
+
+
 @dataclass
 class Session:
-    """What one facade remembers: who owns each memory id it handed out (bounded, most
-    recent kept), the users it worked with (most recent last), and mem0 settings."""
+    """What a facade's calls share: the server's :class:`Directory` and mem0 settings."""
 
+    directory: Directory = field(default_factory=Directory)
     instructions: str = ""
-    owners: OrderedDict[str, str] = field(default_factory=OrderedDict)
-    users: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+    @property
+    def owners(self) -> Mapping[str, str]:
+        return self.directory.owners
+
+    @property
+    def users(self) -> list[str]:
+        """The users worked with, most recent first."""
+        return list(reversed(self.directory.users))
 
     def use(self, user: str) -> str:
         """Note that ``user`` was worked with; returns its parent name."""
-        self.users.pop(user, None)
-        self.users[user] = None
+        self.directory.use(user)
         return user_name(user)
 
     def saw(self, name: str) -> str:
         """Note the owner of the memory ``name``; returns its bare id."""
         _, user, _, memory_id = name.split("/", 3)
-        self.owners.pop(memory_id, None)
-        self.owners[memory_id] = user
-        if len(self.owners) > _REMEMBERED_IDS:
-            self.owners.popitem(last=False)
+        self.directory.saw(memory_id, user)
         return memory_id
-
-    def forget(self) -> None:
-        self.owners.clear()
-        self.users.clear()
 
 
 # Configuration
@@ -178,7 +230,9 @@ def settings_from_config(config: Any) -> Settings:
     )
     if values.get("version") in ("v1.1", None):
         values.pop("version", None)  # mem0's result format, the only one served
-    server = [key for key in _SERVER_SECTIONS if values.pop(key, None) is not None]
+    server = [key for key in list(values) if key in _SERVER_SECTIONS]
+    for key in server:
+        del values[key]
     if server:
         _warn(
             f"Memory config {', '.join(server)}: configured on the mem0-stack server "
@@ -276,8 +330,8 @@ def _identifier(value: Any, name: str) -> str | None:
 
 
 def owner_of(user_id: Any, agent_id: Any, run_id: Any) -> str | None:
-    """The user a mem0 scope lives under: its ``user_id``; else ``agent:{agent_id}``; else
-    ``run:{run_id}``; ``None`` for an empty scope. mem0 allows memories without a user,
+    """The user a mem0 scope lives under: its ``user_id``; else ``~agent:{agent_id}``; else
+    ``~run:{run_id}``; ``None`` for an empty scope. mem0 allows memories without a user,
     mem0-stack keeps every memory under one, so scope-only memories get a reserved one."""
     user, agent, run = (
         _identifier(user_id, "user_id"),
@@ -285,11 +339,13 @@ def owner_of(user_id: Any, agent_id: Any, run_id: Any) -> str | None:
         _identifier(run_id, "run_id"),
     )
     if user is not None:
+        if user.startswith(_RESERVED):
+            raise _invalid("user_id may not start with '~' (reserved for agent-only and run-only)")
         return user
     if agent is not None:
-        return AGENT_OWNER + agent
+        return reserved_owner("agent", agent)
     if run is not None:
-        return RUN_OWNER + run
+        return reserved_owner("run", run)
     return None
 
 
@@ -336,7 +392,7 @@ def _candidates(session: Session, memory_id: str, user_id: str | None) -> list[s
         return [f"{user_name(str(user_id))}/memories/{bare}"]
     if bare in session.owners:
         return [f"{user_name(session.owners[bare])}/memories/{bare}"]
-    users = list(reversed(session.users))[:_LOOKUP_USERS]
+    users = session.users[:_LOOKUP_USERS]
     if not users:
         raise _invalid(
             f"memory {bare}: this Memory has not seen it yet, so its user is unknown; pass "
@@ -733,16 +789,16 @@ def history(
 
 
 def reset(session: Session) -> Script[None]:
-    """Delete every memory of every user (and agent or run scope) this Memory has worked
-    with, and forget them. mem0-stack has no call that erases all users at once (a server
-    is shared by tenants; ``mem0stack`` admin commands do that), which a
-    :class:`Mem0StackWarning` says."""
-    users = list(session.users)
+    """Delete every memory of every user (and agent or run scope) that the facades of this
+    process worked with on this server. mem0-stack has no call that erases all users at
+    once (a server is shared by tenants; its operators have ``mem0stack`` commands for
+    that), which a :class:`Mem0StackWarning` says."""
+    users = session.users
     for user in users:
         yield build.delete_all(user)
-    session.forget()
+    session.directory.forget(users)
     _warn(
-        f"reset() deleted the memories of the {len(users)} user(s) this Memory worked with; "
+        f"reset() deleted the memories of the {len(users)} user(s) this process worked with; "
         "mem0-stack erases no other user's memories from a client"
     )
     return None
