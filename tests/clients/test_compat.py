@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import grpc
+import httpx2
 import pytest
 
 from mem0stack import Client, ErrorReason, Mem0StackError
@@ -407,3 +408,38 @@ async def test_async_iterators_are_async(server: ServerProcess) -> None:
     async with AsyncMemory(server.target) as am:
         result = await am.get_all(filters={"user_id": "nobody-at-all"})
         assert result == {"results": []}
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"), [("agent", "support-bot"), ("run", "session 7"), ("agent", "x" * 101)]
+)
+def test_reserved_owners_are_the_platform_routes(kind: str, value: str) -> None:
+    from mem0stack_server.transport.platform.scope import Scope
+
+    assert _mem0.reserved_owner(kind, value) == Scope(**{f"{kind}_id": value}).owner()
+
+
+def test_scope_only_memories_are_shared_with_the_platform_routes(
+    m: Memory, server: ServerProcess, user_id: str
+) -> None:
+    # Congruence: an agent-only memory added through the facade is the agent's on mem0's
+    # REST routes, and a run-only one added there is the run's here.
+    agent, run = f"agent-{user_id}", f"run-{user_id}"
+    m.add("Added through the facade", agent_id=agent, infer=False)
+    base = f"http://127.0.0.1:{server.platform_port}"
+    with httpx2.Client(base_url=base, timeout=30) as rest:
+        listed = rest.post("/v3/memories/", json={"filters": {"agent_id": agent}})
+        assert listed.status_code == 200, listed.text
+        assert [r["memory"] for r in listed.json()["results"]] == ["Added through the facade"]
+        added = rest.post(
+            "/v3/memories/add/",
+            json={
+                "messages": [{"role": "user", "content": "Added through REST"}],
+                "run_id": run,
+                "infer": False,
+            },
+        )
+        assert added.status_code == 200, added.text
+    (found,) = m.get_all(filters={"run_id": run})["results"]
+    assert found["memory"] == "Added through REST" and "user_id" not in found
+    assert found["id"] == added.json()["results"][0]["id"]
