@@ -19,4 +19,5 @@ platform-clients: $(MEM0_STAMP) $(PLATFORM_JS_STAMP) ## Install mem0's pinned Py
 test: platform-clients
 
 test-platform: setup platform-clients ## mem0's Python and npm clients against the mem0 Platform routes
-	$(BIN)/python -m pytest tests/clients/test_platform_errors.py tests/clients/test_platform_python.py tests/clients/test_platform_js.py
+	$(BIN)/python -m pytest tests/clients/test_platform_errors.py tests/clients/test_platform_python.py \
+	  tests/clients/test_platform_js.py tests/clients/test_platform_docs.py
