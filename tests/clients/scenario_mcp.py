@@ -109,7 +109,8 @@ async def run(target: str, user: str) -> dict[str, Any]:
     async with stdio_session(["--user", user, "--server", target]) as session:
         out["listed"] = [pos(_memory(user, m).name) for m in await _list(session)]
 
-        found = await call(session, "search_memory", query=QUERY, top_k=TOP_K)
+        # The other front doors send no minimum score: neither does this one.
+        found = await call(session, "search_memory", query=QUERY, top_k=TOP_K, min_score=None)
         out["search"] = [
             search_result(memory_pb2.SearchResult(memory=_memory(user, r), score=r["score"]), pos)
             for r in found["results"]

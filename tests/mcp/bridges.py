@@ -1,5 +1,5 @@
 """Run the MCP bridge as users do (the real ``mem0stack mcp`` CLI) and connect real
-``ClientSession``s of the MCP SDK to it, over stdio and streamable HTTP."""
+``ClientSession``s of the MCP SDK to it, over stdio, streamable HTTP and SSE."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx2
 from mcp import ClientSession
+from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, TextContent
@@ -110,6 +111,30 @@ class HttpBridge:
         async with (
             httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60)) as http,
             streamable_http_client(self.url, http_client=http) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            yield session
+
+    @asynccontextmanager
+    async def openmemory_session(
+        self, path: str, api_key: str | None = None
+    ) -> AsyncIterator[ClientSession]:
+        """A session at one of OpenMemory's URLs: ``/mcp/{client}/sse/{user}`` over SSE, or
+        ``/mcp/{client}/http/{user}`` over streamable HTTP."""
+        url = f"http://127.0.0.1:{self.port}{path}"
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        if "/sse/" in path:
+            async with (
+                sse_client(url, headers=headers, timeout=30) as (read, write),
+                ClientSession(read, write) as session,
+            ):
+                await session.initialize()
+                yield session
+            return
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60)) as http,
+            streamable_http_client(url, http_client=http) as (read, write),
             ClientSession(read, write) as session,
         ):
             await session.initialize()

@@ -50,6 +50,17 @@ def test_http_identity_refused(config: BridgeConfig, headers: dict[str, str], me
         caller_for(config, headers)
 
 
+def test_a_user_in_the_url_counts_as_the_header() -> None:
+    assert caller_for(OPEN, {}, "alice") == Caller("alice", None)
+    assert caller_for(OPEN, {"authorization": "Bearer k1"}, "al") == Caller("al", "k1")
+    assert caller_for(KEYED, {}, "bob") == Caller("bob", "bridge-key")
+    assert caller_for(OPEN, {"x-mem0stack-user": "al"}, "al") == Caller("al", None)
+    with pytest.raises(IdentityError, match="other than the bridge's own"):
+        caller_for(KEYED, {}, "alice")
+    with pytest.raises(IdentityError, match="the URL names the user 'al'"):
+        caller_for(OPEN, {"x-mem0stack-user": "bob"}, "al")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

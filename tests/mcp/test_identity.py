@@ -77,7 +77,8 @@ async def test_two_bridges_with_two_keys_are_isolated(secured, bobs_bridge) -> N
 
         assert [m["id"] for m in (await call(alice, "list_memories"))["memories"]] == [alices]
         assert [m["id"] for m in (await call(bob, "list_memories"))["memories"]] == [bobs]
-        found = await call(bob, "search_memory", query="locker code")
+        # Unrelated results are left out unless asked for: ask, to see all bob may see.
+        found = await call(bob, "search_memory", query="locker code", min_score=None)
         assert [r["id"] for r in found["results"]] == [bobs]
 
         for memory_id in (alices, f"users/alice/memories/{alices}"):
@@ -128,6 +129,23 @@ async def test_the_bridges_own_key_serves_only_its_user(secured, bobs_bridge) ->
     async with bobs_bridge.session(api_key=keys["alice"]) as mismatched:
         # Alice's key does not reach the bridge's user.
         assert "PERMISSION_DENIED" in await fails(mismatched, "list_memories")
+
+
+async def test_openmemory_urls_name_the_user_as_the_header_does(secured, bobs_bridge) -> None:  # type: ignore[no-untyped-def]
+    _, keys = secured
+    async with bobs_bridge.openmemory_session("/mcp/claude/sse/bob") as bob:
+        await call(bob, "list_memories")
+    # With the bridge's key, the URL may name only the bridge's user.
+    async with bobs_bridge.openmemory_session("/mcp/claude/sse/alice") as borrowing:
+        message = await fails(borrowing, "list_memories")
+        assert "names a user other than the bridge's own" in message
+    async with bobs_bridge.openmemory_session("/mcp/cursor/http/alice") as borrowing:
+        assert "other than the bridge's own" in await fails(borrowing, "list_memories")
+    # A caller's own key reaches the users it is bound to, and no other.
+    async with bobs_bridge.openmemory_session("/mcp/claude/sse/alice", keys["alice"]) as alice:
+        await call(alice, "list_memories")
+    async with bobs_bridge.openmemory_session("/mcp/claude/sse/bob", keys["alice"]) as wrong:
+        assert "PERMISSION_DENIED" in await fails(wrong, "list_memories")
 
 
 def test_cli_refuses_incomplete_configuration() -> None:

@@ -4,6 +4,7 @@ development-mode server."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,6 +18,7 @@ from mem0stack import AsyncClient
 from mem0stack.v1 import memory_pb2
 from mem0stack.v1 import memory_service_pb2 as svc
 from mem0stack_mcp import RECENT_MEMORIES_URI
+from mem0stack_mcp.server import DEFAULT_MIN_SCORE
 from tests.mcp.bridges import HttpBridge, call, fails, stdio_session
 from tests.support.servers import ServerProcess, free_port
 
@@ -64,6 +66,9 @@ async def test_every_tool(connect: Connect, user_id: str) -> None:
         for tool in tools.values():
             assert tool.description and tool.output_schema
             assert tool.input_schema["type"] == "object"
+            # Sent as the model reads it: no docstring indentation.
+            assert tool.description == inspect.cleandoc(tool.description)
+            assert "\n    " not in tool.description
         assert tools["delete_all_memories"].input_schema["required"] == ["confirm"]
         # Identity comes from the bridge's configuration, never from the model's arguments.
         arguments = {name for tool in tools.values() for name in tool.input_schema["properties"]}
@@ -115,7 +120,11 @@ async def test_every_tool(connect: Connect, user_id: str) -> None:
         assert isinstance(message, TextContent)
         assert "search_memory" in message.text and "add_memories" in message.text
 
-        deleted = await call(session, "delete_memories", ids=[lisbon])
+        # OpenMemory's name for the ids works as well; one of the two is needed.
+        assert "give the memories' ids" in await fails(session, "delete_memories")
+        both = await fails(session, "delete_memories", ids=[lisbon], memory_ids=[lisbon])
+        assert "give the memories' ids" in both
+        deleted = await call(session, "delete_memories", memory_ids=[lisbon])
         assert deleted == {"deleted_count": 1, "ids": [lisbon]}
         assert "MEMORY_NOT_FOUND" in await fails(session, "get_memory", id=lisbon)
 
@@ -125,6 +134,53 @@ async def test_every_tool(connect: Connect, user_id: str) -> None:
         cleared = await call(session, "delete_all_memories", confirm=True)
         assert cleared == {"deleted_count": 1}
         assert (await call(session, "list_memories"))["memories"] == []
+
+
+async def test_search_leaves_out_unrelated_memories(connect: Connect, user_id: str) -> None:
+    async with connect() as session:
+        for text in ("Prefers window seats on long flights", "Has a dog called Biscuit"):
+            await call(session, "add_memories", text=text, infer=False)
+        found = await call(session, "search_memory", query="airplane seat preference")
+        assert [r["memory"] for r in found["results"]] == ["Prefers window seats on long flights"]
+        assert all(r["score"] >= DEFAULT_MIN_SCORE for r in found["results"])
+        # A question nothing answers finds nothing, unless weaker matches are asked for.
+        assert (await call(session, "search_memory", query="stock market forecast")) == {
+            "results": []
+        }
+        everything = await call(
+            session, "search_memory", query="stock market forecast", min_score=None
+        )
+        assert len(everything["results"]) == 2
+        assert max(r["score"] for r in everything["results"]) < DEFAULT_MIN_SCORE
+        some = await call(session, "search_memory", query="stock market forecast", min_score=-1)
+        assert some == everything
+
+
+async def test_openmemory_urls(http_bridge: HttpBridge, user_id: str) -> None:
+    # OpenMemory's clients are configured with /mcp/{client}/sse/{user} (or .../http/...):
+    # the same tools, OpenMemory's parameter names, the user from the URL.
+    async with http_bridge.openmemory_session(f"/mcp/claude/sse/{user_id}") as session:
+        assert {tool.name for tool in (await session.list_tools()).tools} == TOOLS
+        added = await call(session, "add_memories", text="Drinks oat milk", infer=True)
+        oat = added["results"][0]["id"]
+        found = await call(session, "search_memory", query="what milk does the user drink?")
+        assert [r["id"] for r in found["results"]] == [oat]
+    async with http_bridge.openmemory_session(f"/mcp/cursor/http/{user_id}") as session:
+        listed = await call(session, "list_memories")
+        assert [m["id"] for m in listed["memories"]] == [oat]
+        assert (await call(session, "delete_memories", memory_ids=[oat]))["deleted_count"] == 1
+    # Two SSE connections at once, for two users, each sees its own.
+    other = f"{user_id}-2"
+    async with (
+        http_bridge.openmemory_session(f"/mcp/claude/sse/{user_id}") as first,
+        http_bridge.openmemory_session(f"/mcp/claude/sse/{other}") as second,
+    ):
+        await call(second, "add_memories", text="Lives in Oslo", infer=False)
+        assert (await call(first, "list_memories"))["memories"] == []
+        assert len((await call(second, "list_memories"))["memories"]) == 1
+    # The streamable HTTP endpoint still works after SSE connections came and went.
+    async with http_bridge.session(user=other) as session:
+        assert len((await call(session, "list_memories"))["memories"]) == 1
 
 
 async def test_list_memories_pages(

@@ -6,6 +6,7 @@ through ``mem0stack.AsyncClient``. It holds no data and no database connection.
 
     mem0stack mcp --user alice                    # stdio, for desktop assistants
     mem0stack mcp --http --port 8765              # streamable HTTP at http://127.0.0.1:8765/mcp
+                                                  # and OpenMemory's /mcp/{client}/sse/{user}
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from mem0stack_mcp.config import (
     Caller,
     caller_for,
 )
+from mem0stack_mcp.http import HTTP_PATH, SSE_PATH, http_app
 from mem0stack_mcp.server import GUIDELINES, RECENT_MEMORIES_URI, build_server
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "GUIDELINES",
     "HTTP_PATH",
     "RECENT_MEMORIES_URI",
+    "SSE_PATH",
     "USER_HEADER",
     "BridgeConfig",
     "Caller",
@@ -34,9 +37,6 @@ __all__ = [
     "run",
 ]
 
-HTTP_PATH = "/mcp"
-"""Where the streamable HTTP endpoint is served."""
-
 
 def run(config: BridgeConfig) -> None:
     """Serve until stdin closes (stdio) or until SIGINT/SIGTERM (HTTP)."""
@@ -44,12 +44,14 @@ def run(config: BridgeConfig) -> None:
     if not config.http:
         server.run("stdio")
         return
-    # Stateless: every request stands alone (its own headers, its own identity), so any
-    # number of bridges can serve behind a load balancer and a restart loses nothing.
-    server.run(
-        "streamable-http",
+    import uvicorn
+
+    # Stateless streamable HTTP: every request stands alone (its own headers, its own
+    # identity), so any number of bridges can serve behind a load balancer and a restart
+    # loses nothing. OpenMemory's SSE URLs are served beside it (mem0stack_mcp.http).
+    uvicorn.run(
+        http_app(server, config),
         host=config.host,
         port=config.port,
-        streamable_http_path=HTTP_PATH,
-        stateless_http=True,
+        log_level=server.settings.log_level.lower(),
     )

@@ -72,21 +72,32 @@ class IdentityError(Exception):
     """The request carries no usable identity; the message says what to configure."""
 
 
-def caller_for(config: BridgeConfig, headers: Mapping[str, str] | None) -> Caller:
+def caller_for(
+    config: BridgeConfig, headers: Mapping[str, str] | None, path_user: str | None = None
+) -> Caller:
     """The identity of a request that arrived with ``headers`` (``None`` on stdio; looked up
-    by lower-case name, as HTTP servers present them).
+    by lower-case name, as HTTP servers present them) at a URL that may name a user
+    (``path_user``, OpenMemory's ``/mcp/{client}/sse/{user}``).
 
     On stdio, the bridge's configuration. Over HTTP, a caller that sends its own
     ``Authorization: Bearer <key>`` acts with that key, as the user its ``X-Mem0stack-User``
     header names (or the bridge's ``--user``); the server checks that the key may reach that
     user. A caller without ``Authorization`` gets the bridge's own key, and with it only the
-    bridge's ``--user``: the header cannot point the bridge's key at anyone else. Never does
-    a tool argument (something the model writes) choose the user or the key.
+    bridge's ``--user``: the header cannot point the bridge's key at anyone else. A user in
+    the URL counts as that header, under the same rules (and must agree with the header when
+    both are sent). Never does a tool argument (something the model writes) choose the user
+    or the key.
     """
     if headers is None:
         assert config.user is not None  # BridgeConfig requires it for stdio
         return Caller(config.user, config.api_key)
     header_user = (headers.get(USER_HEADER.lower()) or "").strip() or None
+    path_user = (path_user or "").strip() or None
+    if header_user and path_user and header_user != path_user:
+        raise IdentityError(
+            f"the URL names the user {path_user!r} and the {USER_HEADER} header {header_user!r}"
+        )
+    header_user = header_user or path_user
     authorization = (headers.get("authorization") or "").strip()
     if authorization:
         scheme, _, key = authorization.partition(" ")
@@ -98,8 +109,8 @@ def caller_for(config: BridgeConfig, headers: Mapping[str, str] | None) -> Calle
         api_key = config.api_key
         if api_key and header_user and header_user != config.user:
             raise IdentityError(
-                f"the {USER_HEADER} header names a user other than the bridge's own; send an "
-                "Authorization header with an API key for that user"
+                f"the {USER_HEADER} header (or the URL) names a user other than the bridge's "
+                "own; send an Authorization header with an API key for that user"
             )
         user = header_user or config.user
     if user is None:

@@ -7,6 +7,7 @@ or, over HTTP, the request's headers, and made with the typed ``mem0stack.AsyncC
 
 from __future__ import annotations
 
+import inspect
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -38,6 +39,18 @@ from mem0stack_mcp.models import (
 __all__ = ["GUIDELINES", "RECENT_MEMORIES_URI", "build_server"]
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_MIN_SCORE = 0.2
+"""search_memory leaves out results less similar than this (cosine similarity) unless asked.
+
+A model shown the top results of every search reads the unrelated ones as facts about the
+user. Measured with the default local embedder (all-MiniLM-L6-v2) on ten everyday memories
+and eleven questions: the relevant memory scored 0.28 to 0.74, unrelated ones at most 0.23,
+and every result of a question nothing answered (weather, stocks, tyres) at most 0.14. 0.2
+drops all of the latter and errs on the side of keeping a borderline memory, which a model
+can ignore; a dropped one it never sees. Other embedders score differently: pass
+``min_score`` (null keeps everything)."""
 
 RECENT_MEMORIES_URI = "mem0stack://memories/recent"
 RECENT_MEMORIES_COUNT = 20
@@ -76,17 +89,22 @@ When to change or forget:
 _request_headers: ContextVar[Mapping[str, str] | None] = ContextVar(
     "mem0stack_mcp_request_headers", default=None
 )
+_path_user: ContextVar[str | None] = ContextVar("mem0stack_mcp_path_user", default=None)
 
 
 async def _remember_headers(
     ctx: ServerRequestContext[Any, Any], call_next: CallNext
 ) -> HandlerResult:
-    """Make the HTTP request's headers (``None`` on stdio) visible to the handler's identity
-    lookup, including the resource handler, which gets no Context."""
+    """Make the HTTP request's headers (``None`` on stdio), and the user its URL names, visible
+    to the handler's identity lookup, including the resource handler, which gets no Context."""
     token = _request_headers.set(getattr(ctx.request, "headers", None))
+    path_params: Mapping[str, str] = getattr(ctx.request, "path_params", None) or {}
+    user_token = _path_user.set(path_params["user"]) if "user" in path_params else None
     try:
         return await call_next(ctx)
     finally:
+        if user_token is not None:
+            _path_user.reset(user_token)
         _request_headers.reset(token)
 
 
@@ -106,18 +124,27 @@ class Bridge:
     def __init__(self, config: BridgeConfig) -> None:
         self.config = config
         self._base: AsyncClient | None = None
+        self._users = 0
 
     @asynccontextmanager
     async def lifespan(self, _server: MCPServer[None]) -> AsyncIterator[None]:
-        """One channel for the bridge's lifetime (made inside the event loop it serves)."""
-        self._base = AsyncClient(
-            self.config.server, tls=self.config.tls, timeout=self.config.timeout
-        )
+        """One channel for the bridge's lifetime (made inside the event loop it serves).
+
+        Streamable HTTP enters this once; every SSE connection enters it again while it
+        lasts, so the first opens the channel and the last closes it.
+        """
+        if self._users == 0:
+            self._base = AsyncClient(
+                self.config.server, tls=self.config.tls, timeout=self.config.timeout
+            )
+        self._users += 1
         try:
             yield None
         finally:
-            await self._base.close()
-            self._base = None
+            self._users -= 1
+            if self._users == 0 and self._base is not None:
+                await self._base.close()
+                self._base = None
 
     async def call(
         self,
@@ -126,7 +153,7 @@ class Bridge:
     ) -> T:
         """Run ``action`` as the request's caller; failures become ``error``, readably."""
         try:
-            caller = caller_for(self.config, _request_headers.get())
+            caller = caller_for(self.config, _request_headers.get(), _path_user.get())
         except IdentityError as exc:
             raise error(f"The memory bridge cannot tell whose memories to use: {exc}.") from exc
         if self._base is None:
@@ -192,7 +219,18 @@ def build_server(config: BridgeConfig) -> MCPServer[None]:
         middleware=[_remember_headers],
     )
 
-    @server.tool(
+    def tool(**options: Any) -> Callable[[F], F]:
+        """``server.tool``, described by the function's docstring without its indentation
+        (the model reads the description as it is sent)."""
+
+        def register(fn: F) -> F:
+            description = inspect.cleandoc(fn.__doc__ or "")
+            registered: F = server.tool(description=description, **options)(fn)
+            return registered
+
+        return register
+
+    @tool(
         title="Save memories",
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=False, open_world_hint=False
@@ -234,7 +272,7 @@ def build_server(config: BridgeConfig) -> MCPServer[None]:
 
         return await bridge.call(act)
 
-    @server.tool(
+    @tool(
         title="Search memories",
         annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
     )
@@ -257,22 +295,34 @@ def build_server(config: BridgeConfig) -> MCPServer[None]:
                 "'create_time > \"2026-01-01T00:00:00Z\"'. Leave empty to search everything.",
             ),
         ] = "",
+        min_score: Annotated[
+            float | None,
+            Field(
+                ge=-1,
+                le=1,
+                description=f"Leave out memories less similar to the query than this "
+                f"(default {DEFAULT_MIN_SCORE}: unrelated memories are left out). Lower it, "
+                "or pass null, to see weaker matches too.",
+            ),
+        ] = DEFAULT_MIN_SCORE,
     ) -> SearchResults:
         """Search the user's long-term memory for what is relevant to a query.
 
         Call it before answering anything that may depend on what you know about the user:
         their preferences, history, projects, people or earlier decisions. Results come most
         relevant first, each with its id (for get_memory, update_memory, delete_memories) and a
-        similarity score.
+        similarity score; memories unrelated to the query are left out (see min_score).
         """
 
         async def act(client: AsyncClient, caller: Caller) -> SearchResults:
-            results = await client.search(caller.user, query, top_k=top_k, filter=filter)
+            results = await client.search(
+                caller.user, query, top_k=top_k, filter=filter, min_score=min_score
+            )
             return SearchResults(results=[ScoredMemory.of_result(r) for r in results])
 
         return await bridge.call(act)
 
-    @server.tool(
+    @tool(
         title="List memories",
         annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
     )
@@ -301,7 +351,7 @@ def build_server(config: BridgeConfig) -> MCPServer[None]:
 
         return await bridge.call(act)
 
-    @server.tool(
+    @tool(
         title="Get a memory",
         annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
     )
@@ -313,7 +363,7 @@ def build_server(config: BridgeConfig) -> MCPServer[None]:
 
         return await bridge.call(act)
 
-    @server.tool(
+    @tool(
         title="Update a memory",
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
@@ -331,7 +381,7 @@ def build_server(config: BridgeConfig) -> MCPServer[None]:
 
         return await bridge.call(act)
 
-    @server.tool(
+    @tool(
         title="Delete memories",
         annotations=ToolAnnotations(
             read_only_hint=False,
@@ -342,22 +392,33 @@ def build_server(config: BridgeConfig) -> MCPServer[None]:
     )
     async def delete_memories(
         ids: Annotated[
-            list[str],
+            list[str] | None,
             Field(
                 min_length=1,
                 max_length=1000,
                 description="The ids of the memories to delete, as search_memory or "
                 "list_memories return them.",
             ),
-        ],
+        ] = None,
+        memory_ids: Annotated[
+            list[str] | None,
+            Field(
+                min_length=1,
+                max_length=1000,
+                description="The same as ids (OpenMemory's name for it); give one of the two.",
+            ),
+        ] = None,
     ) -> DeleteResult:
         """Delete the given memories, when the user asks you to forget something.
 
         All or nothing: if one id is unknown, nothing is deleted and the error names it.
         """
+        if (ids is None) == (memory_ids is None):
+            raise ToolError("Nothing was deleted: give the memories' ids, as ids (or memory_ids).")
+        given: list[str] = ids or memory_ids or []
 
         async def act(client: AsyncClient, caller: Caller) -> DeleteResult:
-            names = list(dict.fromkeys(memory_name(caller, i) for i in ids))
+            names = list(dict.fromkeys(memory_name(caller, i) for i in given))
             request = svc.BatchDeleteMemoriesRequest(parent=caller.parent, names=names)
             response = await client.batch_delete_memories(request)
             return DeleteResult(
@@ -366,7 +427,7 @@ def build_server(config: BridgeConfig) -> MCPServer[None]:
 
         return await bridge.call(act)
 
-    @server.tool(
+    @tool(
         title="Delete all memories",
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
