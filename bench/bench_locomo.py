@@ -15,7 +15,7 @@ ablations, the plain baselines (dense, BM25, their fusion) and mem0, on the same
 Every question of categories 1-4 is searched in its conversation's user (see
 retrieval.py for the systems, the variants and the figures). mem0 (``infer=False``) gets
 the same texts, metadata and scopes through its own API, with the same embeddings (see
-embed_server.py), in the two turn forms.
+embed_server.py), in every form: extracted facts are what mem0 itself stores.
 
     .venv/bin/python -m bench.bench_locomo [--data DIR] [--forms runs,no-runs,facts]
         [--limit-conversations N] [--no-mem0] [--variant NAME:KEY=VALUE,...] [--json PATH]
@@ -86,7 +86,7 @@ def build(conversations: list[Conversation], key: str, mem0: bool) -> Form:
         scopes,
         {name: name for name in CATEGORY_NAMES.values()},
         depth=FACTS_DEPTH if key == "facts" else 10,
-        mem0=mem0 and key != "facts",
+        mem0=mem0,
     )
 
 
@@ -111,7 +111,7 @@ def main() -> None:
         "--mem0",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also measure mem0 in the turn forms (default: yes)",
+        help="also measure mem0 in every form (default: yes)",
     )
     add_arguments(parser)
     args = parser.parse_args()
