@@ -7,8 +7,10 @@ field, so a malformed body never reaches the application as a 500.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -124,12 +126,44 @@ async def read_body(request: Request) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        parsed = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        parsed = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise bad_request(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(parsed, dict):
         raise bad_request("the request body must be a JSON object")
+    storable(parsed, "body")
     return parsed
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def storable(value: Any, where: str) -> None:
+    """400 for what PostgreSQL cannot hold: NUL in text, infinite numbers (``1e400``)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise bad_request(f"{where}: text may not contain NUL (\\u0000)")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise bad_request(f"{where}: numbers must be finite")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            storable(key, where)
+            storable(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            storable(item, f"{where}[{i}]")
+
+
+def unix_time(value: Any, field: str) -> datetime:
+    """Unix seconds as a UTC time, or 400."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise bad_request(f"{field} must be Unix seconds")
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise bad_request(f"{field}: {value} is not a valid Unix time") from None
 
 
 def parse_uuid(value: str, what: str = "memory_id") -> uuid.UUID:

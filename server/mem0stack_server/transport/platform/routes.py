@@ -40,7 +40,13 @@ from mem0stack_server.transport.platform.errors import (
     not_found,
     to_api_error,
 )
-from mem0stack_server.transport.platform.requests import Call, parse_uuid, read_body
+from mem0stack_server.transport.platform.requests import (
+    Call,
+    parse_uuid,
+    read_body,
+    storable,
+    unix_time,
+)
 from mem0stack_server.transport.platform.scope import APP_ID_KEY, Scope
 
 #: mem0's default similarity threshold for search.
@@ -76,14 +82,18 @@ def endpoint(services: Services, handler: Handler) -> Callable[[Request], Awaita
                 _bearer(request.headers.get("authorization"))
             )
             principal_var.set(principal)
+            query = dict(request.query_params)
+            storable(query, "query")
             call = Call(
                 principal=principal,
                 body=await read_body(request) if request.method != "GET" else {},
-                query=dict(request.query_params),
+                query=query,
                 base_url=str(request.base_url).rstrip("/"),
                 path=request.url.path,
             )
-            result = await handler(services, call, dict(request.path_params))
+            path = dict(request.path_params)
+            storable(path, "path")
+            result = await handler(services, call, path)
         except DomainError as exc:
             return error_response(exc)
         except Exception as exc:
@@ -226,10 +236,9 @@ async def add(services: Services, call: Call, path: dict[str, str]) -> Any:
         req.metadata.update(metadata)
     stamp = call.field("timestamp")
     if stamp is not None:
-        if isinstance(stamp, bool) or not isinstance(stamp, (int, float)):
-            raise bad_request("timestamp must be Unix seconds")
+        moment = unix_time(stamp, "timestamp")
         for message in req.messages:
-            message.time.FromDatetime(datetime.fromtimestamp(stamp, UTC))
+            message.time.FromDatetime(moment)
     expire = _expire_time(call.field("expiration_date"), "expiration_date")
     if expire is not None and req.async_mode:
         raise bad_request("expiration_date is not supported with async_mode")
@@ -357,9 +366,7 @@ async def _update(services: Services, call: Call, memory_id: str, item: dict[str
         paths.append("expire_time")
     stamp = item.get("timestamp")
     if stamp is not None:
-        if isinstance(stamp, bool) or not isinstance(stamp, (int, float)):
-            raise bad_request("timestamp must be Unix seconds")
-        memory.event_time.FromDatetime(datetime.fromtimestamp(stamp, UTC))
+        memory.event_time.FromDatetime(unix_time(stamp, "timestamp"))
         paths.append("event_time")
     if not paths:
         raise bad_request("give at least one of text, metadata, timestamp or expiration_date")
