@@ -8,12 +8,14 @@ core-concepts/memory-operations/{add,search,update,delete}.mdx in mem0ai/mem0), 
 there. Placeholders the docs leave to the reader (``"mem_123"``, ``"memory-id-here"``) are
 filled with a real id; nothing else is edited. They use ``Memory()``, which finds the server
 through ``MEM0STACK_TARGET``, and fixed user ids ("alice", "alex"), so they get a server and
-database of their own.
+database of their own. The examples of docs/moving-from-mem0.md's sections on the OSS
+``Memory`` class and OpenMemory's MCP users run here too, as written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import textwrap
 from collections.abc import Iterator
 from typing import Any
@@ -22,7 +24,8 @@ import pytest
 
 from mem0stack.compat import Mem0StackWarning, Memory
 from mem0stack.compat.exceptions import ValidationError
-from tests.support.servers import ServerProcess, free_port
+from tests.mcp.bridges import HttpBridge
+from tests.support.servers import REPO, ServerProcess, free_port
 
 QUICKSTART = """
 from mem0 import Memory
@@ -466,3 +469,39 @@ async def test_async_memory(capsys: pytest.CaptureFixture[str]) -> None:
     for i in range(5):
         assert len((await memory.get_all(filters={"user_id": f"user_{i}"}))["results"]) == 1
     await asyncio.sleep(0)
+
+
+PAGE = REPO / "docs" / "moving-from-mem0.md"
+
+
+def page_blocks(section: str) -> list[str]:
+    """The fenced python blocks of one section of docs/moving-from-mem0.md, in order."""
+    text = PAGE.read_text()
+    start = text.index(section)
+    end = text.find("\n## ", start + len(section))
+    found = re.findall(r"```python\n(.*?)```", text[start : end if end > 0 else None], re.S)
+    assert found, f"no python examples under {section}"
+    return found
+
+
+def test_moving_from_mem0_memory_example(capsys: pytest.CaptureFixture[str]) -> None:
+    for block in page_blocks("## The OSS `Memory` class"):
+        run(block)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].endswith("I'm vegetarian and allergic to nuts.")
+    assert printed[-4:] == ["7", "['ADD', 'UPDATE']", "Answer in French.", "MEMORY_NOT_FOUND"]
+    assert Memory().get_all(filters={"user_id": "alice"}) == {"results": []}
+
+
+def test_moving_from_mem0_mcp_example(
+    own_server: ServerProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bridge = HttpBridge(["--server", own_server.target])
+    bridge.start()
+    try:
+        for block in page_blocks("## OpenMemory MCP users"):
+            run(block.replace("http://localhost:8765", f"http://127.0.0.1:{bridge.port}"))
+    finally:
+        bridge.stop()
+    assert capsys.readouterr().out.splitlines() == ["['I drink oat milk']"]
+    assert Memory().get_all(filters={"user_id": "alice"}) == {"results": []}
