@@ -84,6 +84,9 @@ async def start_platform(
         timeout_graceful_shutdown=int(settings.grace_period_s) or None,
         **tls,  # type: ignore[arg-type]
     )
+    # uvicorn's own start and stop lines would name a "server process" beside ours; its
+    # warnings and errors still reach the log.
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="platform-http")
     while not server.started:
