@@ -32,6 +32,7 @@ from mem0stack.client import Client
 from mem0stack.compat import _mem0 as mem0
 from mem0stack.compat._mem0 import Script, Session, filters_to_aip160, memory_item
 from mem0stack.compat.exceptions import Mem0StackWarning, from_error
+from mem0stack.compat.exceptions import MemoryError as Mem0Error
 from mem0stack.errors import Mem0StackError
 from mem0stack.options import DEFAULT_TARGET, DEFAULT_TIMEOUT, TLSConfig
 
@@ -84,6 +85,8 @@ def _call(
                 plan = steps.send(self.client._run(plan))
         except StopIteration as done:
             return _warned(done.value)  # type: ignore[no-any-return]
+        except Mem0Error:
+            raise  # already mem0's
         except Mem0StackError as error:
             raise from_error(error) from error
 
@@ -102,6 +105,8 @@ def _acall(
                 plan = steps.send(await self.client._run(plan))
         except StopIteration as done:
             return _warned(done.value)  # type: ignore[no-any-return]
+        except Mem0Error:
+            raise  # already mem0's
         except Mem0StackError as error:
             raise from_error(error) from error
 

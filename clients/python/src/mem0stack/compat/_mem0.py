@@ -6,8 +6,8 @@ mem0's arguments, yields the plans (``_plans.py``) of the mem0-stack calls it ne
 each plan's result, and returns the result in mem0's shape. The two classes only run the
 scripts, one blocking, one awaiting, so every mapping is written once.
 
-A :class:`Session` is what one ``Memory`` remembers between calls: the owner of every memory
-id it has handed out, so that mem0's bare ids (``get("0190...")``) find their user.
+A :class:`Directory` is what the facades of a process remember between calls: the owner of
+every memory id they handed out, so that mem0's bare ids (``get("0190...")``) find their user.
 """
 
 from __future__ import annotations
@@ -106,6 +106,7 @@ DEFAULT_TOP_K = 20
 """mem0's default ``top_k`` of ``search`` and ``get_all`` (mem0 2.x)."""
 _LOOKUP_USERS = 10
 _REMEMBERED_IDS = 100_000
+_REMEMBERED_USERS = 10_000
 _UNSET: Any = object()
 
 
@@ -119,8 +120,8 @@ def _invalid(message: str) -> ValidationError:
 
 
 class Directory:
-    """Who owns each memory id handed out (bounded, most recent kept) and the users worked
-    with (most recent last), on one server, for every facade of this process.
+    """Who owns each memory id handed out and the users worked with (most recent last; the
+    last 100,000 ids and 10,000 users), on one server, for every facade of this process.
 
     mem0 code makes a ``Memory()`` wherever it needs one and passes bare ids between them;
     a memory never changes owner, so what one facade learnt holds for all of them.
@@ -135,6 +136,8 @@ class Directory:
         with self._lock:
             self.users.pop(user, None)
             self.users[user] = None
+            if len(self.users) > _REMEMBERED_USERS:
+                self.users.popitem(last=False)
 
     def saw(self, memory_id: str, user: str) -> None:
         with self._lock:
@@ -142,6 +145,15 @@ class Directory:
             self.owners[memory_id] = user
             if len(self.owners) > _REMEMBERED_IDS:
                 self.owners.popitem(last=False)
+
+    def owner(self, memory_id: str) -> str | None:
+        with self._lock:
+            return self.owners.get(memory_id)
+
+    def recent_users(self) -> list[str]:
+        """The users worked with, most recent first."""
+        with self._lock:
+            return list(reversed(self.users))
 
     def forget(self, users: Iterable[str]) -> None:
         gone = set(users)
@@ -166,15 +178,6 @@ class Session:
 
     directory: Directory = field(default_factory=Directory)
     instructions: str = ""
-
-    @property
-    def owners(self) -> Mapping[str, str]:
-        return self.directory.owners
-
-    @property
-    def users(self) -> list[str]:
-        """The users worked with, most recent first."""
-        return list(reversed(self.directory.users))
 
     def use(self, user: str) -> str:
         """Note that ``user`` was worked with; returns its parent name."""
@@ -390,9 +393,10 @@ def _candidates(session: Session, memory_id: str, user_id: str | None) -> list[s
         ) from None
     if user_id is not None:
         return [f"{user_name(str(user_id))}/memories/{bare}"]
-    if bare in session.owners:
-        return [f"{user_name(session.owners[bare])}/memories/{bare}"]
-    users = session.users[:_LOOKUP_USERS]
+    owner = session.directory.owner(bare)
+    if owner is not None:
+        return [f"{user_name(owner)}/memories/{bare}"]
+    users = session.directory.recent_users()[:_LOOKUP_USERS]
     if not users:
         raise _invalid(
             f"memory {bare}: this Memory has not seen it yet, so its user is unknown; pass "
@@ -790,10 +794,10 @@ def history(
 
 def reset(session: Session) -> Script[None]:
     """Delete every memory of every user (and agent or run scope) that the facades of this
-    process worked with on this server. mem0-stack has no call that erases all users at
-    once (a server is shared by tenants; its operators have ``mem0stack`` commands for
-    that), which a :class:`Mem0StackWarning` says."""
-    users = session.users
+    process worked with on this server (the last 10,000). mem0-stack has no call that erases
+    all users at once (a server is shared by tenants; that is its operator's job), which a
+    :class:`Mem0StackWarning` says."""
+    users = session.directory.recent_users()
     for user in users:
         yield build.delete_all(user)
     session.directory.forget(users)
