@@ -288,6 +288,7 @@ def _envoy_tls_args(pki: Pki, *, mutual_listener: bool) -> list[str]:
 def tls_gateway(mtls_server: ServerProcess, pki: Pki) -> Iterator[EnvoyProcess]:
     envoy = EnvoyProcess(
         upstream=mtls_server.target,
+        platform=f"127.0.0.1:{mtls_server.platform_port}",
         render_args=_envoy_tls_args(pki, mutual_listener=False),
         tls=_https(pki),
     )
@@ -316,6 +317,20 @@ def test_rest_through_envoy_over_tls(tls_gateway: EnvoyProcess, pki: Pki, user_i
             plain.getresponse()
     finally:
         plain.close()
+
+
+def test_mem0_platform_routes_through_envoy_over_tls(
+    tls_gateway: EnvoyProcess, user_id: str
+) -> None:
+    """mem0's routes reach the server's platform port over mutual TLS too (same files)."""
+    token = {"authorization": "Token dev"}
+    body = {"messages": "Reached mem0's routes over TLS", "user_id": user_id, "infer": False}
+    added = tls_gateway.request("POST", "/v3/memories/add/", body, headers=token)
+    assert added.status == 200, added.body
+    listed = tls_gateway.request(
+        "POST", "/v3/memories/", {"filters": {"user_id": user_id}}, headers=token
+    )
+    assert listed.status == 200 and listed.json["count"] == 1, listed.body
 
 
 def test_envoy_with_mutual_tls_refuses_callers_without_a_certificate(
