@@ -200,6 +200,7 @@ def sync_scenario() -> None:
     expect_error(MemoryNotFoundError, alice.get, chess_id)
     alice.delete(maria)
     expect_error(MemoryNotFoundError, alice.get, maria)
+    assert [h["event"] for h in alice.history(maria)] == ["ADD", "DELETE"]  # history stays
     assert alice.get_all(filters={"user_id": "alice"})["count"] == 2
 
     step("delete_all and delete_users")
