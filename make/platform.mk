@@ -20,4 +20,5 @@ test: platform-clients
 
 test-platform: setup platform-clients ## mem0's Python and npm clients against the mem0 Platform routes
 	$(BIN)/python -m pytest tests/clients/test_platform_errors.py tests/clients/test_platform_python.py \
-	  tests/clients/test_platform_js.py tests/clients/test_platform_docs.py
+	  tests/clients/test_platform_js.py tests/clients/test_platform_docs.py \
+	  tests/clients/test_platform_congruence.py tests/unit/test_platform_filters.py
