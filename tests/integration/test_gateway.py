@@ -698,7 +698,7 @@ def test_readme_commands_run(gateway: EnvoyProcess, server: ServerProcess, grpcu
 
 def test_make_run_says_ready_only_when_rest_answers(make_database) -> None:  # type: ignore[no-untyped-def]
     # What `make run` runs, on free ports: Envoy, the readiness waiter and the server.
-    ports = {name: free_port() for name in ("grpc", "rest", "admin")}
+    ports = {name: free_port() for name in ("grpc", "rest", "admin", "platform")}
     env = {
         **os.environ,
         "VENV": str(Path(sys.executable).parent.parent),
@@ -706,6 +706,7 @@ def test_make_run_says_ready_only_when_rest_answers(make_database) -> None:  # t
         "MEM0STACK_LISTEN": f"127.0.0.1:{ports['grpc']}",
         "MEM0STACK_GATEWAY_LISTEN": f"127.0.0.1:{ports['rest']}",
         "MEM0STACK_GATEWAY_ADMIN": f"127.0.0.1:{ports['admin']}",
+        "MEM0STACK_PLATFORM_PORT": str(ports["platform"]),
         "MEM0STACK_METRICS_LISTEN": "",
     }
     run = subprocess.Popen(
@@ -729,6 +730,10 @@ def test_make_run_says_ready_only_when_rest_answers(make_database) -> None:  # t
         # The very first REST call after "ready" is served, not a 503 from Envoy.
         connection = http.client.HTTPConnection("127.0.0.1", ports["rest"], timeout=5)
         connection.request("GET", "/v1/users/alice/memories?page_size=1")
+        assert connection.getresponse().status == 200
+        # mem0's Platform routes, on the same port (the server's platform port behind it).
+        connection = http.client.HTTPConnection("127.0.0.1", ports["rest"], timeout=5)
+        connection.request("GET", "/v1/ping/", headers={"authorization": "Token dev"})
         assert connection.getresponse().status == 200
         banner = "".join(run.stderr.readline() for _ in range(4))
         assert f"127.0.0.1:{ports['rest']}" in banner and "MEM0STACK_GATEWAY_LISTEN" in banner
