@@ -3,6 +3,7 @@ status, never a 500."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -212,3 +213,31 @@ def test_a_key_cannot_reach_another_users_memories(stack: PlatformStack) -> None
     assert_error(call(stack, "POST", "/v3/memories/add/", agent, key="bob"), 403, "~agent")
     assert_error(call(stack, "DELETE", "/v2/entities/user/alice/", key="bob"), 403, "alice")
     assert call(stack, "GET", f"/v1/memories/{memory_id}/").status == 200
+
+
+def test_requests_count_in_the_rpc_metrics_and_log(stack: PlatformStack) -> None:
+    assert_error(call(stack, "POST", "/v3/memories/add/", {"messages": "hi"}), 400)
+    assert call(stack, "GET", "/v1/ping/").status == 200
+    text = stack.metrics()
+    for code, method in (("INVALID_ARGUMENT", "add"), ("OK", "ping")):
+        line = next(
+            line
+            for line in text.splitlines()
+            if line.startswith("grpc_server_handled_total{")
+            and 'grpc_service="mem0.Platform"' in line
+            and f'grpc_method="{method}"' in line
+            and f'grpc_code="{code}"' in line
+        )
+        assert float(line.rsplit(" ", 1)[1]) >= 1
+    logged = [
+        json.loads(line)
+        for line in stack.server.logs().splitlines()
+        if line.startswith("{") and '"platform"' in line
+    ]
+    assert any(
+        entry["method"] == "POST /v3/memories/add/"
+        and entry["status"] == 400
+        and entry["request_id"]
+        and entry["key_id"]
+        for entry in logged
+    ), logged[-5:]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +41,13 @@ class PlatformStack:
     server: ServerProcess
     envoy: EnvoyProcess
     keys: dict[str, str]
+    metrics_port: int
+
+    def metrics(self) -> str:
+        """The server's Prometheus exposition."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics") as reply:
+            text: str = reply.read().decode()
+        return text
 
     @property
     def url(self) -> str:
@@ -67,12 +75,17 @@ def platform_stack(make_database: Callable[[str], str]) -> Iterator[PlatformStac
         "alice": create_key(database_url, "--user", "alice"),
         "bob": create_key(database_url, "--user", "bob"),
     }
-    server = ServerProcess(database_url=database_url, port=free_port())
+    metrics_port = free_port()
+    server = ServerProcess(
+        database_url=database_url,
+        port=free_port(),
+        env={"MEM0STACK_METRICS_LISTEN": f"127.0.0.1:{metrics_port}"},
+    )
     server.start()
     envoy = EnvoyProcess(upstream=server.target, platform=f"127.0.0.1:{server.platform_port}")
     try:
         envoy.start()
-        yield PlatformStack(server, envoy, keys)
+        yield PlatformStack(server, envoy, keys, metrics_port)
     finally:
         envoy.stop()
         server.stop()

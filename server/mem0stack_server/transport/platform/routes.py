@@ -7,6 +7,8 @@ handlers call (the same application services the gRPC servicer calls).
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from mem0stack_server.domain.errors import Code, DomainError, Reason
 from mem0stack_server.domain.filter import parse_filter
 from mem0stack_server.domain.names import MemoryName, memory_name
 from mem0stack_server.domain.validation import MAX_PAGE_SIZE, MAX_TOP_K
+from mem0stack_server.obs import metrics
 from mem0stack_server.store.platform import PlatformStore
 from mem0stack_server.transport.interceptors import principal_var
 from mem0stack_server.transport.platform import filters, shapes
@@ -48,6 +51,8 @@ from mem0stack_server.transport.platform.requests import (
     unix_time,
 )
 from mem0stack_server.transport.platform.scope import APP_ID_KEY, Scope
+
+log = logging.getLogger("mem0stack.platform")
 
 #: mem0's default similarity threshold for search.
 DEFAULT_THRESHOLD = 0.1
@@ -73,10 +78,34 @@ Handler = Callable[[Services, Call, dict[str, str]], Awaitable[Any]]
 
 def endpoint(services: Services, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """A Starlette endpoint: authenticate, parse, run ``handler``, answer JSON or mem0's
-    error body. The request id is Envoy's ``x-request-id`` when there is one."""
+    error body. The request id is Envoy's ``x-request-id`` when there is one. Each request
+    is one log line and counts in the RPC metrics (service ``mem0.Platform``, the handler's
+    name as method, the status code's gRPC name), so dashboards and alerts see it."""
+    labels = ("unary", PLATFORM_SERVICE, handler.__name__)
 
     async def run(request: Request) -> Response:
         request_id_var.set(request.headers.get("x-request-id") or uuid.uuid4().hex)
+        principal_var.set(None)
+        metrics.STARTED.labels(*labels).inc()
+        start = time.perf_counter()
+        response, code = await _answer(request)
+        elapsed = time.perf_counter() - start
+        metrics.HANDLED.labels(*labels, code.name).inc()
+        metrics.HANDLING_SECONDS.labels(*labels).observe(elapsed)
+        principal = principal_var.get()
+        log.log(
+            logging.WARNING if response.status_code >= 500 else logging.INFO,
+            "platform",
+            extra={
+                "method": f"{request.method} {request.url.path}",
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 3),
+                "key_id": principal.key_id if principal else None,
+            },
+        )
+        return response
+
+    async def _answer(request: Request) -> tuple[Response, Code]:
         try:
             principal = await services.authenticator.authenticate(
                 _bearer(request.headers.get("authorization"))
@@ -95,12 +124,17 @@ def endpoint(services: Services, handler: Handler) -> Callable[[Request], Awaita
             storable(path, "path")
             result = await handler(services, call, path)
         except DomainError as exc:
-            return error_response(exc)
+            return error_response(exc), exc.code
         except Exception as exc:
-            return error_response(to_api_error(exc))
-        return JSONResponse(result)
+            error = to_api_error(exc)
+            return error_response(error), error.code
+        return JSONResponse(result), Code.OK
 
     return run
+
+
+#: The metrics' service label of the mem0 Platform routes.
+PLATFORM_SERVICE = "mem0.Platform"
 
 
 def _bearer(authorization: str | None) -> str | None:
