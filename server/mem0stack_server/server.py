@@ -34,6 +34,7 @@ from mem0stack_server.app.operations import Operations
 from mem0stack_server.app.search import Search
 from mem0stack_server.auth.authenticator import Authenticator
 from mem0stack_server.config import Settings
+from mem0stack_server.domain.pagination import set_signing_key
 from mem0stack_server.embed import Embedder, create_embedder
 from mem0stack_server.embed._batcher import set_batch_observer
 from mem0stack_server.embed._cache import set_cache_observer
@@ -52,11 +53,13 @@ from mem0stack_server.store.memories import MemoryStore
 from mem0stack_server.store.operations import OperationStore
 from mem0stack_server.store.platform import PlatformStore
 from mem0stack_server.store.stats import read_stats
+from mem0stack_server.store.token_secret import token_secret
 from mem0stack_server.transport.graph_servicer import GraphServicer
 from mem0stack_server.transport.interceptors import (
     AuthInterceptor,
     ErrorInterceptor,
     ObservabilityInterceptor,
+    RequestCheckInterceptor,
 )
 from mem0stack_server.transport.memory_servicer import MemoryServicer
 from mem0stack_server.transport.platform.routes import Services as PlatformServices
@@ -190,6 +193,7 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
     pool = await open_database(settings, dsn, embedder)
     set_batch_observer(metrics.observe_embedding_batch)
     metrics.watch_db_pool(pool)
+    set_signing_key(await token_secret(pool))
     metrics.BUILD_INFO.labels(
         _version(), embedder.model, settings.llm_model if llm is not None else ""
     ).set(1)
@@ -236,6 +240,7 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
             ObservabilityInterceptor(),
             ErrorInterceptor(),
             AuthInterceptor(authenticator),
+            RequestCheckInterceptor(),
         ],
         options=[
             ("grpc.max_receive_message_length", 32 * 1024 * 1024),

@@ -27,12 +27,13 @@ from mem0stack_server.domain.convert import (
     memory_from_row,
     revision_from_row,
 )
-from mem0stack_server.domain.errors import Code, DomainError, Reason, invalid, not_found
+from mem0stack_server.domain.errors import Code, DomainError, Reason, echo, invalid, not_found
 from mem0stack_server.domain.filter import parse_filter
 from mem0stack_server.domain.ids import new_memory_id
 from mem0stack_server.domain.names import MemoryName, parse_memory_name
 from mem0stack_server.domain.pagination import decode_token, encode_token, fingerprint
 from mem0stack_server.domain.records import Caller, NewMemory, Revision
+from mem0stack_server.domain.tokens import position
 from mem0stack_server.domain.validation import Validator
 from mem0stack_server.store.memories import ORDERS, MemoryStore
 
@@ -150,7 +151,7 @@ class Memories:
             raise invalid(
                 Reason.INVALID_ORDER_BY,
                 "order_by",
-                f"{req.order_by!r} is not supported; use create_time or update_time, "
+                f"{echo(req.order_by)} is not supported; use create_time or update_time, "
                 "optionally followed by desc",
             )
         column, descending = ORDERS[order]
@@ -186,9 +187,7 @@ class Memories:
         page_size = self.check.page_size(req.page_size)
         query_fp = fingerprint(str(name))
         after = decode_token(req.page_token, query_fp, 1)
-        after_id = after[0] if after else 0
-        if not isinstance(after_id, int):
-            raise invalid(Reason.INVALID_PAGE_TOKEN, "page_token", "is malformed")
+        after_id = position(after[0], Reason.INVALID_PAGE_TOKEN, "page_token") if after else 0
         rows = await self.store.revisions(name.user_id, name.memory_id, after_id, page_size + 1)
         if not rows and after is None:
             raise not_found(str(name))

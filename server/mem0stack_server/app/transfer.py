@@ -22,7 +22,7 @@ from mem0stack_server.domain.ids import new_memory_id
 from mem0stack_server.domain.pagination import fingerprint
 from mem0stack_server.domain.records import NewMemory
 from mem0stack_server.domain.tokens import decode_cursor_parts, encode_cursor
-from mem0stack_server.domain.validation import Validator
+from mem0stack_server.domain.validation import Validator, check_message
 from mem0stack_server.store.memories import MemoryStore
 
 MAX_REPORTED_FAILURES = 1_000
@@ -133,6 +133,9 @@ class Importer:
     ) -> tuple[int, NewMemory, np.ndarray | None] | None:
         m = req.memory
         try:
+            # The transport leaves a stream's messages to the method, so one bad item
+            # is reported here and the rest still import.
+            check_message(req)
             content = self.check.content(m.content, "memory.content")
             source_id = req.source_id or f"hash:{content_hash(content)}"
             vector = (

@@ -23,6 +23,14 @@ from google.rpc import error_details_pb2, status_pb2
 #: ErrorInfo.domain of every error.
 DOMAIN = "mem0stack.dev"
 
+#: How much of a caller's value an error repeats (see :func:`echo`).
+ECHO_CHARS = 80
+#: Bounds on what one error sends back, whatever built it: the status travels in HTTP/2
+#: trailers, and a status larger than the client's header limit reaches it as
+#: RESOURCE_EXHAUSTED instead of the error.
+MAX_MESSAGE_CHARS = 1_024
+MAX_METADATA_CHARS = 256
+
 
 class Code(IntEnum):
     """The canonical status codes (``google.rpc.Code``), without a transport attached."""
@@ -119,6 +127,18 @@ class DomainError(Exception):
         return f"{self.code.name} {self.reason}: {self.message}"
 
 
+def echo(value: str, limit: int = ECHO_CHARS) -> str:
+    """``value`` quoted for an error message, cut to its first ``limit`` characters.
+
+    Errors name the value the caller sent, so it can find it, but never repeat all of it.
+    """
+    return repr(_cut(value, limit))
+
+
+def _cut(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[:limit] + "..."
+
+
 def invalid(reason: Reason, field_path: str, description: str, **metadata: str) -> DomainError:
     """INVALID_ARGUMENT for one field, with a field violation naming it."""
     message = f"{field_path}: {description}" if field_path else description
@@ -150,7 +170,9 @@ def status_proto(error: DomainError) -> status_pb2.Status:
     """The ``google.rpc.Status`` of ``error``: ErrorInfo, then BadRequest and RetryInfo."""
     details: list[object] = [
         error_details_pb2.ErrorInfo(
-            reason=str(error.reason), domain=DOMAIN, metadata=dict(error.metadata)
+            reason=str(error.reason),
+            domain=DOMAIN,
+            metadata={k: _cut(v, MAX_METADATA_CHARS) for k, v in error.metadata.items()},
         )
     ]
     if error.violations:
@@ -158,7 +180,8 @@ def status_proto(error: DomainError) -> status_pb2.Status:
             error_details_pb2.BadRequest(
                 field_violations=[
                     error_details_pb2.BadRequest.FieldViolation(
-                        field=v.field, description=v.description
+                        field=_cut(v.field, MAX_METADATA_CHARS),
+                        description=_cut(v.description, MAX_MESSAGE_CHARS),
                     )
                     for v in error.violations
                 ]
@@ -173,4 +196,6 @@ def status_proto(error: DomainError) -> status_pb2.Status:
         holder = any_pb2.Any()
         holder.Pack(detail)  # type: ignore[arg-type]
         packed.append(holder)
-    return status_pb2.Status(code=int(error.code), message=error.message, details=packed)
+    return status_pb2.Status(
+        code=int(error.code), message=_cut(error.message, MAX_MESSAGE_CHARS), details=packed
+    )

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 
 from mem0stack_server.config import Settings
-from mem0stack_server.domain.errors import Reason, invalid
+from mem0stack_server.domain.errors import Reason, echo, invalid
 
 MAX_REQUEST_ID_CHARS = 128
 MAX_CATEGORIES = 32
@@ -20,6 +22,16 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1_000
 DEFAULT_TOP_K = 10
 MAX_TOP_K = 100
+
+#: google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+MIN_TIMESTAMP_SECONDS = -62_135_596_800
+MAX_TIMESTAMP_SECONDS = 253_402_300_799
+_CHECKED_TYPES = (
+    FieldDescriptor.TYPE_STRING,
+    FieldDescriptor.TYPE_ENUM,
+    FieldDescriptor.TYPE_MESSAGE,
+)
+_STRUCT_TYPES = ("google.protobuf.Struct", "google.protobuf.ListValue")
 
 
 class Validator:
@@ -63,6 +75,7 @@ class Validator:
             )
 
     def metadata(self, value: dict[str, Any], field: str) -> dict[str, Any]:
+        _check_json(value, field)
         depth = _depth(value)
         if depth > self.s.max_metadata_depth:
             raise invalid(
@@ -157,3 +170,94 @@ def _depth(value: Any) -> int:
     if isinstance(value, list):
         return 1 + max((_depth(v) for v in value), default=0)
     return 0
+
+
+def check_message(message: Message, prefix: str = "") -> None:
+    """Reject what no field of any request may hold, wherever it is in ``message``.
+
+    That is text with a NUL character (PostgreSQL stores no U+0000 in text or jsonb), an
+    enum number the API does not define, a timestamp outside the range RFC 3339 (and so
+    google.protobuf.Timestamp) allows, and NaN or infinity in a Struct (JSON has neither).
+    The transport runs it on every request it decodes, so the methods' own checks need not
+    repeat it. ``prefix`` is the path of ``message`` in the request (e.g. ``"requests[2]."``).
+    """
+    for field, value in message.ListFields():
+        path = prefix + field.name
+        if field.type not in _CHECKED_TYPES:
+            continue  # numbers and bytes: any value fits (embeddings are checked apart)
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            value_field = field.message_type.fields_by_name["value"]
+            for key, item in value.items():
+                at = f"{path}[{_segment(str(key))}]"
+                _check_scalar(field.message_type.fields_by_name["key"], key, at)
+                _check_scalar(value_field, item, at)
+        elif field.is_repeated:
+            for i, item in enumerate(value):
+                _check_scalar(field, item, f"{path}[{i}]")
+        else:
+            _check_scalar(field, value, path)
+
+
+def _check_scalar(field: FieldDescriptor, value: Any, path: str) -> None:
+    if field.type == FieldDescriptor.TYPE_STRING:
+        if "\x00" in value:
+            raise invalid(
+                Reason.INVALID_ARGUMENT, path, "must not contain the NUL character (U+0000)"
+            )
+    elif field.type == FieldDescriptor.TYPE_ENUM:
+        assert field.enum_type is not None
+        if field.enum_type.values_by_number.get(value) is None:
+            raise invalid(
+                Reason.INVALID_ARGUMENT,
+                path,
+                f"{value} is not a value of {field.enum_type.full_name}",
+            )
+    elif field.type == FieldDescriptor.TYPE_MESSAGE:
+        assert field.message_type is not None
+        name = field.message_type.full_name
+        if name == "google.protobuf.Timestamp":
+            _check_timestamp(value, path)
+        elif name in _STRUCT_TYPES:
+            _check_json(value, path)  # a Struct is a Mapping, a ListValue a Sequence
+        else:
+            check_message(value, path + ".")
+
+
+def _check_timestamp(value: Any, path: str) -> None:
+    if not MIN_TIMESTAMP_SECONDS <= value.seconds <= MAX_TIMESTAMP_SECONDS:
+        raise invalid(
+            Reason.INVALID_ARGUMENT,
+            path,
+            "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z",
+        )
+    if not 0 <= value.nanos <= 999_999_999:
+        raise invalid(Reason.INVALID_ARGUMENT, f"{path}.nanos", "must be 0 to 999,999,999")
+
+
+def _check_json(value: Any, path: str) -> None:
+    """NUL characters (in keys and strings) and non-finite numbers, anywhere in ``value``
+    (JSON as Python values, or a Struct)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise invalid(
+                Reason.INVALID_METADATA, path, "must not contain the NUL character (U+0000)"
+            )
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise invalid(Reason.INVALID_METADATA, path, "must not contain NaN or infinity")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            at = f"{path}.{_segment(key)}" if path else _segment(key)
+            if "\x00" in str(key):
+                raise invalid(
+                    Reason.INVALID_METADATA, at, "keys must not contain the NUL character (U+0000)"
+                )
+            _check_json(item, at)
+    elif isinstance(value, Sequence):
+        for i, item in enumerate(value):
+            _check_json(item, f"{path}[{i}]")
+
+
+def _segment(key: str) -> str:
+    """A map key as part of a field path: as is when plain, else quoted and cut short."""
+    return key if key.isidentifier() and len(key) <= 64 else echo(key, 32)

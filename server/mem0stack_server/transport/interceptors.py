@@ -1,8 +1,10 @@
-"""Server interceptors: metrics and logs, error mapping, authentication.
+"""Server interceptors: metrics and logs, error mapping, authentication, request checks.
 
 Order (outermost first): tracing (OpenTelemetry's), ``ObservabilityInterceptor``,
-``ErrorInterceptor``, ``AuthInterceptor``. Errors raised by authentication are therefore
-mapped like any other, and the metrics see the final status code.
+``ErrorInterceptor``, ``AuthInterceptor``, ``RequestCheckInterceptor``. Errors raised by
+authentication and by the request checks are therefore mapped like any other, the metrics
+see the final status code, and only an authenticated caller learns what is wrong with its
+request.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from grpc_status import rpc_status
 from mem0stack_server.auth.authenticator import Authenticator
 from mem0stack_server.auth.principal import Principal
 from mem0stack_server.context import deadline_var, request_id_var
-from mem0stack_server.domain.errors import Code, DomainError, Reason, status_proto
+from mem0stack_server.domain.errors import Code, DomainError, Reason, invalid, status_proto
+from mem0stack_server.domain.validation import check_message
 from mem0stack_server.obs import metrics
 
 log = logging.getLogger("mem0stack.rpc")
@@ -289,3 +292,105 @@ class AuthInterceptor(_WrappingInterceptor):
         await self._authenticate(method, context)
         async for item in call():
             yield item
+
+
+class _Undecodable:
+    """What the request deserializer returns for bytes that are not the method's message."""
+
+    def __init__(self, type_name: str) -> None:
+        self.error = invalid(
+            Reason.INVALID_ARGUMENT, "", f"the request is not a valid {type_name} message"
+        )
+
+
+def _decoding(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """``deserializer``, returning :class:`_Undecodable` instead of raising.
+
+    grpc.aio deserializes before any interceptor's behaviour runs, and answers a failure
+    there with UNKNOWN and no details; the marker lets the handler raise a proper error.
+    """
+    if deserializer is None:
+        return None
+    type_name = getattr(getattr(deserializer, "__self__", None), "DESCRIPTOR", None)
+    name = type_name.full_name if type_name is not None else "request"
+
+    def decode(raw: bytes) -> Any:
+        try:
+            return deserializer(raw)
+        except Exception:  # DecodeError, or a RecursionError on absurd nesting
+            return _Undecodable(name)
+
+    return decode
+
+
+def _checked(request: Any) -> Any:
+    if isinstance(request, _Undecodable):
+        raise request.error
+    check_message(request)
+    return request
+
+
+async def _decoded(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    # A client stream's messages are checked by the method: one bad item need not end it.
+    async for request in requests:
+        if isinstance(request, _Undecodable):
+            raise request.error
+        yield request
+
+
+class RequestCheckInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Rejects, for every method, requests no method could serve: bytes that do not decode
+    and values no field may hold (:func:`~mem0stack_server.domain.validation.check_message`).
+    """
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        decode = _decoding(handler.request_deserializer)
+        serialize = handler.response_serializer
+        if handler.unary_unary:
+            inner_uu = handler.unary_unary
+
+            async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                return await inner_uu(_checked(request), context)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary, request_deserializer=decode, response_serializer=serialize
+            )
+        if handler.unary_stream:
+            inner_us = handler.unary_stream
+
+            async def unary_stream(
+                request: Any, context: grpc.aio.ServicerContext
+            ) -> AsyncIterator[Any]:
+                async for item in inner_us(_checked(request), context):
+                    yield item
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream, request_deserializer=decode, response_serializer=serialize
+            )
+        if handler.stream_unary:
+            inner_su = handler.stream_unary
+
+            async def stream_unary(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+                return await inner_su(_decoded(requests), context)
+
+            return grpc.stream_unary_rpc_method_handler(
+                stream_unary, request_deserializer=decode, response_serializer=serialize
+            )
+        inner_ss = handler.stream_stream
+
+        async def stream_stream(
+            requests: Any, context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[Any]:
+            async for item in inner_ss(_decoded(requests), context):
+                yield item
+
+        return grpc.stream_stream_rpc_method_handler(
+            stream_stream, request_deserializer=decode, response_serializer=serialize
+        )
