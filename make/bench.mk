@@ -12,7 +12,7 @@ MEM0_VENV := .venv-mem0
 MEM0_STAMP := $(MEM0_VENV)/.installed-stamp
 # Knobs: the LoCoMo directory (any folder of LoCoMo conversation *.json files), the BEAM
 # directory (holding chats/100K/), extra options of both retrieval benchmarks (e.g.
-# RETRIEVAL_FLAGS='--variant no-context:SEARCH_CONTEXT_WEIGHT=0', or --mem0 for BEAM),
+# RETRIEVAL_FLAGS='--variant no-context:SEARCH_CONTEXT_WEIGHT=0', or --no-mem0),
 # where JSON results go, the comparison sizes and the scale test's size.
 LOCOMO_DATA ?= $(abspath ../shared/data/locomo)
 BEAM_DATA ?= $(abspath ../shared/data/beam)
@@ -46,7 +46,7 @@ bench-compare: bench-setup ## mem0-stack vs mem0: add latency, ingest throughput
 bench-locomo: bench-setup ## LoCoMo retrieval (turns with/without runs, observation facts): mem0-stack, baselines, mem0
 	$(BIN)/python -m bench.bench_locomo --data $(LOCOMO_DATA) --json $(BENCH_OUT)/locomo.json $(RETRIEVAL_FLAGS)
 
-bench-beam: setup ## BEAM retrieval (every message a memory): mem0-stack and baselines (mem0 with RETRIEVAL_FLAGS=--mem0)
+bench-beam: bench-setup ## BEAM retrieval (every message a memory): mem0-stack, baselines and mem0
 	$(BIN)/python -m bench.bench_beam --data $(BEAM_DATA) --json $(BENCH_OUT)/beam.json $(RETRIEVAL_FLAGS)
 
 bench-scale: setup ## mem0-stack at SCALE_MEMORIES: search p50/p99, HNSW recall@10, index build time and size
