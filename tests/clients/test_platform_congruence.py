@@ -61,3 +61,37 @@ def test_either_way_in_finds_what_the_other_stored(stack: PlatformStack) -> None
         assert memory.get(added["id"])["memory"] == "Session notes: call back on Monday"
     finally:
         memory.close()
+
+
+def test_the_older_routes_agree_with_v3(stack: PlatformStack) -> None:
+    """What older pinned clients call: the same memories, in those routes' shapes."""
+    for text in ("I collect vinyl records", "I grow tomatoes on my balcony"):
+        body = {"messages": [{"role": "user", "content": text}], "user_id": "olga"}
+        assert call(stack, "POST", "/v1/memories/", body).json["results"][0]["event"] == "ADD"
+    v3 = call(stack, "POST", "/v3/memories/", {"filters": {"user_id": "olga"}}).json
+    assert v3["count"] == 2
+    ids = [m["id"] for m in v3["results"]]
+    listed = stack.envoy.request(
+        "GET",
+        "/v1/memories/",
+        params={"user_id": "olga"},
+        headers={"authorization": f"Token {stack.keys['admin']}"},
+    )
+    assert listed.status == 200 and [m["id"] for m in listed.json] == ids
+    v2 = call(stack, "POST", "/v2/memories/", {"filters": {"user_id": "olga"}}).json
+    assert [m["id"] for m in v2] == ids
+    paged = call(stack, "POST", "/v2/memories/", {"filters": {"user_id": "olga"}, "page_size": 1})
+    assert paged.json["count"] == 2 and len(paged.json["results"]) == 1
+
+    query = "gardening vegetables"
+    v3_hits = call(
+        stack, "POST", "/v3/memories/search/", {"query": query, "filters": {"user_id": "olga"}}
+    ).json["results"]
+    v2_hits = call(
+        stack, "POST", "/v2/memories/search/", {"query": query, "filters": {"user_id": "olga"}}
+    ).json
+    v1_hits = call(stack, "POST", "/v1/memories/search/", {"query": query, "user_id": "olga"}).json
+    assert v3_hits and v3_hits[0]["memory"] == "I grow tomatoes on my balcony"
+    assert [h["id"] for h in v2_hits] == [h["id"] for h in v1_hits] == [h["id"] for h in v3_hits]
+    call(stack, "DELETE", "/v1/entities/user/olga/")
+    assert call(stack, "POST", "/v3/memories/", {"filters": {"user_id": "olga"}}).json["count"] == 0
