@@ -33,6 +33,8 @@ GLOBAL: dict[str, str] = {
     "api_keys": "a key is looked up by its id before any user is known, and may reach several "
     "users or all of them (admin keys): a reference table",
     "auth_state": "one row saying whether the database has ever held a key: a reference table",
+    "token_secret": "the one secret that signs every user's page tokens and cursors, read by "
+    "every replica: a reference table",
 }
 
 GLOBAL_ID_KEYS: dict[tuple[str, str], str] = {
