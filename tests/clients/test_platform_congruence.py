@@ -10,7 +10,7 @@ import pytest
 
 from mem0stack.compat import Memory
 from tests.support.envoy import Response
-from tests.support.platform import PlatformStack, platform_stack
+from tests.support.mem0_platform import PlatformStack, platform_stack
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.platform import MEM0_PYTHON, PLATFORM_JS, PlatformStack, platform_stack
+from tests.support.mem0_platform import MEM0_PYTHON, PLATFORM_JS, PlatformStack, platform_stack
 from tests.support.servers import REPO
 
 PAGE = REPO / "docs" / "moving-from-mem0.md"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.envoy import Response
-from tests.support.platform import PlatformStack, platform_stack
+from tests.support.mem0_platform import PlatformStack, platform_stack
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.platform import PLATFORM_JS, PlatformStack, platform_stack
+from tests.support.mem0_platform import PLATFORM_JS, PlatformStack, platform_stack
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.platform import MEM0_PYTHON, PlatformStack, platform_stack
+from tests.support.mem0_platform import MEM0_PYTHON, PlatformStack, platform_stack
 
 SCENARIO = Path(__file__).with_name("platform_scenario_mem0.py")
 
