@@ -138,6 +138,13 @@ const (
 	// NOT_FOUND: the entity does not exist, or belongs to a user the caller
 	// cannot see, e.g. metadata {name: "users/u1/entities/0190..."}.
 	ErrorReason_ENTITY_NOT_FOUND ErrorReason = 34
+	// NOT_FOUND: the webhook does not exist, or belongs to a user the caller
+	// cannot see, e.g. metadata {name: "users/u1/webhooks/0190..."}.
+	ErrorReason_WEBHOOK_NOT_FOUND ErrorReason = 35
+	// INVALID_ARGUMENT: a webhook's url is not an http or https URL with a
+	// host, or is longer than 2,048 characters, e.g. metadata {url:
+	// "ftp://example.com/hook"}.
+	ErrorReason_INVALID_WEBHOOK_URL ErrorReason = 36
 )
 
 // Enum value maps for ErrorReason.
@@ -178,6 +185,8 @@ var (
 		32: "GRAPH_DISABLED",
 		33: "GRAPH_UNAVAILABLE",
 		34: "ENTITY_NOT_FOUND",
+		35: "WEBHOOK_NOT_FOUND",
+		36: "INVALID_WEBHOOK_URL",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED": 0,
@@ -215,6 +224,8 @@ var (
 		"GRAPH_DISABLED":           32,
 		"GRAPH_UNAVAILABLE":        33,
 		"ENTITY_NOT_FOUND":         34,
+		"WEBHOOK_NOT_FOUND":        35,
+		"INVALID_WEBHOOK_URL":      36,
 	}
 )
 
@@ -249,7 +260,7 @@ var File_mem0stack_v1_errors_proto protoreflect.FileDescriptor
 
 const file_mem0stack_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x19mem0stack/v1/errors.proto\x12\fmem0stack.v1*\x9d\x06\n" +
+	"\x19mem0stack/v1/errors.proto\x12\fmem0stack.v1*\xcd\x06\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10INVALID_ARGUMENT\x10\x01\x12\x10\n" +
@@ -286,7 +297,9 @@ const file_mem0stack_v1_errors_proto_rawDesc = "" +
 	"\x11CONCURRENT_CHANGE\x10\x1f\x12\x12\n" +
 	"\x0eGRAPH_DISABLED\x10 \x12\x15\n" +
 	"\x11GRAPH_UNAVAILABLE\x10!\x12\x14\n" +
-	"\x10ENTITY_NOT_FOUND\x10\"BEZCgithub.com/mem0stack/mem0-stack/clients/go/mem0stack/v1;mem0stackv1b\x06proto3"
+	"\x10ENTITY_NOT_FOUND\x10\"\x12\x15\n" +
+	"\x11WEBHOOK_NOT_FOUND\x10#\x12\x17\n" +
+	"\x13INVALID_WEBHOOK_URL\x10$BEZCgithub.com/mem0stack/mem0-stack/clients/go/mem0stack/v1;mem0stackv1b\x06proto3"
 
 var (
 	file_mem0stack_v1_errors_proto_rawDescOnce sync.Once

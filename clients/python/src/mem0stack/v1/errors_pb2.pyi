@@ -153,6 +153,15 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """NOT_FOUND: the entity does not exist, or belongs to a user the caller
     cannot see, e.g. metadata {name: "users/u1/entities/0190..."}.
     """
+    WEBHOOK_NOT_FOUND: _ErrorReason.ValueType  # 35
+    """NOT_FOUND: the webhook does not exist, or belongs to a user the caller
+    cannot see, e.g. metadata {name: "users/u1/webhooks/0190..."}.
+    """
+    INVALID_WEBHOOK_URL: _ErrorReason.ValueType  # 36
+    """INVALID_ARGUMENT: a webhook's url is not an http or https URL with a
+    host, or is longer than 2,048 characters, e.g. metadata {url:
+    "ftp://example.com/hook"}.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the machine-readable cause of an error.
@@ -295,5 +304,14 @@ updates wait in the outbox.
 ENTITY_NOT_FOUND: ErrorReason.ValueType  # 34
 """NOT_FOUND: the entity does not exist, or belongs to a user the caller
 cannot see, e.g. metadata {name: "users/u1/entities/0190..."}.
+"""
+WEBHOOK_NOT_FOUND: ErrorReason.ValueType  # 35
+"""NOT_FOUND: the webhook does not exist, or belongs to a user the caller
+cannot see, e.g. metadata {name: "users/u1/webhooks/0190..."}.
+"""
+INVALID_WEBHOOK_URL: ErrorReason.ValueType  # 36
+"""INVALID_ARGUMENT: a webhook's url is not an http or https URL with a
+host, or is longer than 2,048 characters, e.g. metadata {url:
+"ftp://example.com/hook"}.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
