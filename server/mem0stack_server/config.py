@@ -325,6 +325,34 @@ class Settings(BaseSettings):
     )
     import_batch_size: int = Field(256, description="Memories embedded and written per batch.")
 
+    # Webhooks (docs/webhooks.md)
+    webhook_poll_s: float = Field(
+        1.0,
+        gt=0,
+        description="How often the webhook worker looks for new changes and due retries.",
+    )
+    webhook_timeout_s: float = Field(
+        5.0, gt=0, description="Timeout of one webhook POST (connect and response)."
+    )
+    webhook_retry_s: float = Field(
+        86_400.0,
+        ge=0,
+        description="How long a failing webhook delivery is retried before it is given up "
+        "(FAILED) and the next one is sent.",
+    )
+    webhook_backoff_initial_s: float = Field(
+        1.0, gt=0, description="Wait before the first retry of a webhook delivery."
+    )
+    webhook_backoff_max_s: float = Field(
+        300.0, gt=0, description="Longest wait between retries (the wait doubles each time)."
+    )
+    webhook_concurrency: int = Field(
+        8, ge=1, description="Webhooks one server delivers to at the same time."
+    )
+    webhook_delivery_retention_hours: float = Field(
+        168.0, gt=0, description="How long finished webhook deliveries stay listed."
+    )
+
     # Limits
     max_content_chars: int = Field(16_384, description="Longest memory content accepted.")
     max_batch_items: int = Field(1_000, description="Most memories or names in one batch call.")

@@ -23,6 +23,8 @@ from mem0stack.v1 import (
     graph_service_pb2_grpc,
     memory_service_pb2,
     memory_service_pb2_grpc,
+    webhook_service_pb2,
+    webhook_service_pb2_grpc,
 )
 from mem0stack_server.app.adding import AddMemories, MemoryAdder
 from mem0stack_server.app.embedding import Embeddings
@@ -32,6 +34,8 @@ from mem0stack_server.app.inference.pipeline import InferencePipeline
 from mem0stack_server.app.memories import Memories
 from mem0stack_server.app.operations import Operations
 from mem0stack_server.app.search import Search
+from mem0stack_server.app.webhook_delivery import DeliverySettings, WebhookWorker
+from mem0stack_server.app.webhooks import Webhooks
 from mem0stack_server.auth.authenticator import Authenticator
 from mem0stack_server.config import Settings
 from mem0stack_server.domain.pagination import set_signing_key
@@ -54,6 +58,7 @@ from mem0stack_server.store.operations import OperationStore
 from mem0stack_server.store.platform import PlatformStore
 from mem0stack_server.store.stats import read_stats
 from mem0stack_server.store.token_secret import token_secret
+from mem0stack_server.store.webhooks import WebhookStore
 from mem0stack_server.transport.graph_servicer import GraphServicer
 from mem0stack_server.transport.interceptors import (
     AuthInterceptor,
@@ -65,11 +70,13 @@ from mem0stack_server.transport.memory_servicer import MemoryServicer
 from mem0stack_server.transport.platform.routes import Services as PlatformServices
 from mem0stack_server.transport.platform.serving import PlatformServer, start_platform
 from mem0stack_server.transport.tls import server_credentials
+from mem0stack_server.transport.webhook_servicer import WebhookServicer
 
 log = logging.getLogger("mem0stack.server")
 
 SERVICE_NAME = memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"].full_name
 GRAPH_SERVICE_NAME = graph_service_pb2.DESCRIPTOR.services_by_name["GraphService"].full_name
+WEBHOOK_SERVICE_NAME = webhook_service_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name
 
 
 # Health probes would drown real traces, and a span per hours-long server stream says
@@ -140,6 +147,7 @@ class RunningServer:
     llm: LLMClient | None = None
     graph: GraphMemory | None = None
     platform: PlatformServer | None = None
+    webhooks: WebhookWorker | None = None
 
     async def stop(self) -> None:
         """Drain: report NOT_SERVING, let calls in flight finish, then close resources.
@@ -160,6 +168,8 @@ class RunningServer:
             await self.operations.stop(self.settings.grace_period_s)
         if self.graph is not None:
             await self.graph.stop()
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
@@ -268,10 +278,21 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
     graph_service_pb2_grpc.add_GraphServiceServicer_to_server(
         GraphServicer(graph.service if graph is not None else None), server
     )
+    webhook_store = WebhookStore(pool, timeout_s=settings.db_timeout_s)
+    webhook_service_pb2_grpc.add_WebhookServiceServicer_to_server(
+        WebhookServicer(Webhooks(webhook_store)), server
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, GRAPH_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (
+            SERVICE_NAME,
+            GRAPH_SERVICE_NAME,
+            WEBHOOK_SERVICE_NAME,
+            health.SERVICE_NAME,
+            reflection.SERVICE_NAME,
+        ),
+        server,
     )
     address = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
     if credentials is None:
@@ -293,7 +314,7 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
         settings,
         host,
     )
-    for service in ("", SERVICE_NAME, GRAPH_SERVICE_NAME):
+    for service in ("", SERVICE_NAME, GRAPH_SERVICE_NAME, WEBHOOK_SERVICE_NAME):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     metrics.SERVING.set(1)
     tls = "off" if credentials is None else "mutual" if settings.tls_client_ca_file else "on"
@@ -307,6 +328,20 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
     stats = asyncio.create_task(
         _count_periodically(pool, settings.stats_interval_s), name="stats-counter"
     )
+    # Deliveries run beside the writes, never in them: a dead receiver slows nothing else.
+    webhook_worker = WebhookWorker(
+        webhook_store,
+        DeliverySettings(
+            poll_s=settings.webhook_poll_s,
+            timeout_s=settings.webhook_timeout_s,
+            retry_s=settings.webhook_retry_s,
+            backoff_initial_s=settings.webhook_backoff_initial_s,
+            backoff_max_s=settings.webhook_backoff_max_s,
+            concurrency=settings.webhook_concurrency,
+            retention=timedelta(hours=settings.webhook_delivery_retention_hours),
+        ),
+    )
+    webhook_worker.start()
     return RunningServer(
         server,
         health_servicer,
@@ -320,6 +355,7 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
         llm,
         graph,
         platform,
+        webhook_worker,
     )
 
 

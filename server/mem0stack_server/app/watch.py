@@ -22,7 +22,7 @@ from typing import Any
 
 import asyncpg
 
-from mem0stack.v1 import streams_pb2
+from mem0stack.v1 import memory_pb2, streams_pb2
 from mem0stack_server.domain.convert import memory_from_row, timestamp
 from mem0stack_server.domain.errors import Code, DomainError, Reason
 from mem0stack_server.domain.filter import Node, parse_filter
@@ -184,15 +184,20 @@ async def _produce(
                 raise _Overflowed() from None
 
 
-def _change_message(row: asyncpg.Record, scope: str) -> streams_pb2.WatchMemoriesResponse:
-    snapshot: dict[str, Any] = dict(row["snapshot"])
+def memory_from_snapshot(stored: dict[str, Any]) -> memory_pb2.Memory:
+    """The memory of a feed entry's snapshot (the row as JSON)."""
+    snapshot = dict(stored)
     for column in _TIME_COLUMNS:
         if snapshot.get(column) is not None:
             snapshot[column] = datetime.fromisoformat(snapshot[column])
+    return memory_from_row(_SnapshotRow(snapshot))
+
+
+def _change_message(row: asyncpg.Record, scope: str) -> streams_pb2.WatchMemoriesResponse:
     return streams_pb2.WatchMemoriesResponse(
         change=streams_pb2.MemoryChange(
             type=streams_pb2.MemoryChange.Type.Value(row["event"]),
-            memory=memory_from_row(_SnapshotRow(snapshot)),
+            memory=memory_from_snapshot(row["snapshot"]),
             change_time=timestamp(row["create_time"]),
         ),
         cursor=encode_cursor(scope, row["seq"]),

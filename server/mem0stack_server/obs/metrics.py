@@ -269,3 +269,22 @@ WATCH_OVERFLOWS = Counter(
     "mem0stack_watch_overflows_total",
     "WatchMemories streams ended because the watcher fell too far behind the feed.",
 )
+
+# Webhooks (app/webhook_delivery.py). No label names a user, webhook or URL: those are in
+# ListWebhookDeliveries.
+WEBHOOK_DELIVERIES = Counter(
+    "mem0stack_webhook_deliveries_total",
+    "Webhook delivery attempts by outcome: succeeded, failed (to be retried) or gave_up "
+    "(failed at the end of the retry period).",
+    ("outcome",),
+)
+WEBHOOK_DELIVERY_SECONDS = Histogram(
+    "mem0stack_webhook_delivery_seconds",
+    "Time of one webhook POST, failed ones included.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+WEBHOOK_PENDING = Gauge(
+    "mem0stack_webhook_deliveries_pending",
+    "Webhook deliveries waiting for their first attempt or a retry, over every webhook "
+    "(counted from the database: every replica reports the same figure).",
+)
