@@ -19,8 +19,7 @@ def test_script_folders_shadow_no_standard_module() -> None:
         str(p.relative_to(REPO))
         for folder in scripts
         for p in folder.iterdir()
-        if (p.suffix == ".py" or (p / "__init__.py").exists())
-        and p.stem in sys.stdlib_module_names
+        if (p.suffix == ".py" or (p / "__init__.py").exists()) and p.stem in sys.stdlib_module_names
     )
     assert not clashes, f"rename these, they shadow standard modules for scripts: {clashes}"
 
