@@ -1,9 +1,9 @@
 """No request, however wrong, is answered as a server fault.
 
-Every method of MemoryService and GraphService gets requests generated from its message
-descriptor (every field of every type: text with NUL characters and of 6,000 characters,
-extreme integers and timestamps, NaN and infinity, enum numbers the API does not define,
-nested Structs, made-up page tokens and cursors) and raw bytes that are no message at all.
+Every method of MemoryService, GraphService and WebhookService gets requests generated from
+its message descriptor (every field of every type: text with NUL characters and of 6,000
+characters, extreme integers and timestamps, NaN and infinity, enum numbers the API does not
+define, nested Structs, made-up page tokens and cursors) and raw bytes that are no message.
 The answer is a success or an error with an ErrorInfo whose reason is in the proto's
 ErrorReason; never INTERNAL or UNKNOWN. Seeded (derandomize) and bounded, so a failure
 repeats and the file runs in well under a minute.
@@ -27,7 +27,13 @@ from google.protobuf.message_factory import GetMessageClass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mem0stack.v1 import errors_pb2, graph_service_pb2, memory_pb2, memory_service_pb2
+from mem0stack.v1 import (
+    errors_pb2,
+    graph_service_pb2,
+    memory_pb2,
+    memory_service_pb2,
+    webhook_service_pb2,
+)
 from mem0stack.v1 import memory_service_pb2 as svc
 from tests.support.errors import details_of
 from tests.support.servers import ServerProcess
@@ -43,12 +49,13 @@ METHODS: list[MethodDescriptor] = [
     for service in (
         memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"],
         graph_service_pb2.DESCRIPTOR.services_by_name["GraphService"],
+        webhook_service_pb2.DESCRIPTOR.services_by_name["WebhookService"],
     )
     for method in service.methods
 ]
 
 FUZZ = settings(
-    max_examples=100,
+    max_examples=80,
     derandomize=True,
     database=None,
     deadline=None,
