@@ -68,7 +68,8 @@ $(K8S_SCHEMAS_STAMP): deploy/tools/k8s-schemas.txt scripts/k8s_schemas.py | $(ST
 
 deploy-tools: $(HELM) $(KUBECONFORM) $(CRDCHECK) $(GOMODPROXY) $(K8S_SCHEMAS_STAMP) ## Build helm, kubeconform, crdcheck and gomodproxy (pinned); lay out the Kubernetes schemas
 
-generate-helm: setup ## Render the chart's Envoy configuration from the gateway template
+# The chart carries a copy of the gateway descriptor: the descriptor first.
+generate-helm: setup generate-gateway ## Render the chart's Envoy configuration (and descriptor copy) from the gateway
 	$(BIN)/python scripts/render_helm_gateway.py
 
 check-generated-helm: setup ## Fail when the chart's Envoy configuration is stale

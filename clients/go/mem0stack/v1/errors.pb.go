@@ -145,6 +145,10 @@ const (
 	// host, or is longer than 2,048 characters, e.g. metadata {url:
 	// "ftp://example.com/hook"}.
 	ErrorReason_INVALID_WEBHOOK_URL ErrorReason = 36
+	// RESOURCE_EXHAUSTED: the API key sent more requests per second than the
+	// server allows each key (MEM0STACK_RATE_LIMIT_RPS); retry after RetryInfo,
+	// e.g. metadata {limit_rps: "50"}.
+	ErrorReason_RATE_LIMITED ErrorReason = 37
 )
 
 // Enum value maps for ErrorReason.
@@ -187,6 +191,7 @@ var (
 		34: "ENTITY_NOT_FOUND",
 		35: "WEBHOOK_NOT_FOUND",
 		36: "INVALID_WEBHOOK_URL",
+		37: "RATE_LIMITED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED": 0,
@@ -226,6 +231,7 @@ var (
 		"ENTITY_NOT_FOUND":         34,
 		"WEBHOOK_NOT_FOUND":        35,
 		"INVALID_WEBHOOK_URL":      36,
+		"RATE_LIMITED":             37,
 	}
 )
 
@@ -260,7 +266,7 @@ var File_mem0stack_v1_errors_proto protoreflect.FileDescriptor
 
 const file_mem0stack_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x19mem0stack/v1/errors.proto\x12\fmem0stack.v1*\xcd\x06\n" +
+	"\x19mem0stack/v1/errors.proto\x12\fmem0stack.v1*\xdf\x06\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10INVALID_ARGUMENT\x10\x01\x12\x10\n" +
@@ -299,7 +305,8 @@ const file_mem0stack_v1_errors_proto_rawDesc = "" +
 	"\x11GRAPH_UNAVAILABLE\x10!\x12\x14\n" +
 	"\x10ENTITY_NOT_FOUND\x10\"\x12\x15\n" +
 	"\x11WEBHOOK_NOT_FOUND\x10#\x12\x17\n" +
-	"\x13INVALID_WEBHOOK_URL\x10$BEZCgithub.com/mem0stack/mem0-stack/clients/go/mem0stack/v1;mem0stackv1b\x06proto3"
+	"\x13INVALID_WEBHOOK_URL\x10$\x12\x10\n" +
+	"\fRATE_LIMITED\x10%BEZCgithub.com/mem0stack/mem0-stack/clients/go/mem0stack/v1;mem0stackv1b\x06proto3"
 
 var (
 	file_mem0stack_v1_errors_proto_rawDescOnce sync.Once

@@ -162,6 +162,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     host, or is longer than 2,048 characters, e.g. metadata {url:
     "ftp://example.com/hook"}.
     """
+    RATE_LIMITED: _ErrorReason.ValueType  # 37
+    """RESOURCE_EXHAUSTED: the API key sent more requests per second than the
+    server allows each key (MEM0STACK_RATE_LIMIT_RPS); retry after RetryInfo,
+    e.g. metadata {limit_rps: "50"}.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the machine-readable cause of an error.
@@ -313,5 +318,10 @@ INVALID_WEBHOOK_URL: ErrorReason.ValueType  # 36
 """INVALID_ARGUMENT: a webhook's url is not an http or https URL with a
 host, or is longer than 2,048 characters, e.g. metadata {url:
 "ftp://example.com/hook"}.
+"""
+RATE_LIMITED: ErrorReason.ValueType  # 37
+"""RESOURCE_EXHAUSTED: the API key sent more requests per second than the
+server allows each key (MEM0STACK_RATE_LIMIT_RPS); retry after RetryInfo,
+e.g. metadata {limit_rps: "50"}.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
