@@ -23,6 +23,7 @@ from typing import Any
 import grpc
 import pytest
 
+from mem0stack import Client
 from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc, webhook_pb2, webhook_service_pb2_grpc
 from mem0stack.v1 import memory_service_pb2 as msvc
 from mem0stack.v1 import webhook_service_pb2 as wsvc
@@ -162,14 +163,14 @@ def receiver(stack: Stack) -> Iterator[Receiver]:
     stack.receiver.status = 200
 
 
-class Client:
+class Stubs:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self.webhooks = webhook_service_pb2_grpc.WebhookServiceStub(channel)
         self.memories = memory_service_pb2_grpc.MemoryServiceStub(channel)
 
 
 @pytest.fixture
-async def clients(stack: Stack) -> AsyncIterator[dict[str, Client]]:
+async def clients(stack: Stack) -> AsyncIterator[dict[str, Stubs]]:
     """Per key and replica: "admin" and "admin2" (the second replica), "alice", "bob"."""
     a, b = stack.replicas
     async with (
@@ -179,10 +180,10 @@ async def clients(stack: Stack) -> AsyncIterator[dict[str, Client]]:
         a.channel(stack.keys["bob"]) as bob,
     ):
         yield {
-            "admin": Client(admin),
-            "admin2": Client(admin2),
-            "alice": Client(alice),
-            "bob": Client(bob),
+            "admin": Stubs(admin),
+            "admin2": Stubs(admin2),
+            "alice": Stubs(alice),
+            "bob": Stubs(bob),
         }
 
 
@@ -203,7 +204,7 @@ def seq_of(body: dict[str, Any]) -> int:
 
 
 async def test_deliveries_arrive_signed_in_order_once_each_after_the_receiver_returns(
-    stack: Stack, receiver: Receiver, clients: dict[str, Client]
+    stack: Stack, receiver: Receiver, clients: dict[str, Stubs]
 ) -> None:
     verify = doc_verify()
     user = "alice"
@@ -288,7 +289,7 @@ async def test_deliveries_arrive_signed_in_order_once_each_after_the_receiver_re
 
 
 async def test_event_types_filter_and_the_webhook_of_all_users(
-    stack: Stack, receiver: Receiver, clients: dict[str, Client]
+    stack: Stack, receiver: Receiver, clients: dict[str, Stubs]
 ) -> None:
     path = "/all-users"
     everyone = await clients["admin"].webhooks.CreateWebhook(
@@ -348,7 +349,7 @@ async def test_event_types_filter_and_the_webhook_of_all_users(
 
 
 async def test_a_hanging_receiver_does_not_slow_writes_and_failures_are_given_up(
-    stack: Stack, receiver: Receiver, clients: dict[str, Client]
+    stack: Stack, receiver: Receiver, clients: dict[str, Stubs]
 ) -> None:
     user = "bob"
     hung = await clients["bob"].webhooks.CreateWebhook(
@@ -395,7 +396,7 @@ async def test_a_hanging_receiver_does_not_slow_writes_and_failures_are_given_up
     await clients["bob"].webhooks.DeleteWebhook(wsvc.DeleteWebhookRequest(name=hung.name))
 
 
-async def test_bad_urls_and_filters_are_invalid_argument(clients: dict[str, Client]) -> None:
+async def test_bad_urls_and_filters_are_invalid_argument(clients: dict[str, Stubs]) -> None:
     cases = [
         (webhook_pb2.Webhook(url=""), "INVALID_WEBHOOK_URL"),
         (webhook_pb2.Webhook(url="ftp://example.com/hook"), "INVALID_WEBHOOK_URL"),
@@ -430,7 +431,7 @@ async def test_bad_urls_and_filters_are_invalid_argument(clients: dict[str, Clie
     await clients["alice"].webhooks.DeleteWebhook(wsvc.DeleteWebhookRequest(name=made.name))
 
 
-async def test_a_user_key_reaches_only_its_users_webhooks(clients: dict[str, Client]) -> None:
+async def test_a_user_key_reaches_only_its_users_webhooks(clients: dict[str, Stubs]) -> None:
     alice, bob = clients["alice"].webhooks, clients["bob"].webhooks
     made = await alice.CreateWebhook(
         wsvc.CreateWebhookRequest(
@@ -528,3 +529,9 @@ def test_the_docs_register_example_over_rest_through_envoy(stack: Stack) -> None
             else:
                 os.environ[k] = v
     assert namespace["created"].secret.startswith("whsec_")
+
+    # The Python SDK has every WebhookService RPC as a method.
+    with Client(stack.replicas[1].target, api_key=stack.keys["alice"]) as client:
+        listed = client.list_webhooks(wsvc.ListWebhooksRequest(parent="users/alice"))
+        assert namespace["created"].name in [w.name for w in listed.webhooks]
+        client.delete_webhook(wsvc.DeleteWebhookRequest(name=namespace["created"].name))

@@ -21,13 +21,15 @@ import (
 // Client is a connection to a mem0-stack server. It is safe for concurrent use.
 //
 // Every RPC of every service of mem0stack.v1 is a method of Client: it embeds the generated
-// v1.MemoryServiceClient and v1.GraphServiceClient, so client.ListMemories(ctx, req) and
-// client.ListEntities(ctx, req) work, with the client's deadline, API key and retries
+// v1.MemoryServiceClient, v1.GraphServiceClient and v1.WebhookServiceClient, so
+// client.ListMemories(ctx, req), client.ListEntities(ctx, req) and client.CreateWebhook(ctx,
+// req) work, with the client's deadline, API key and retries
 // applied. The helpers (Create, Add, Search, List, WaitOperation, Entities, ...) build the
 // requests.
 type Client struct {
 	v1.MemoryServiceClient
 	v1.GraphServiceClient
+	v1.WebhookServiceClient
 	conn *grpc.ClientConn
 	opts options
 }
@@ -69,6 +71,7 @@ func New(target string, opts ...Option) (*Client, error) {
 	c.conn = conn
 	c.MemoryServiceClient = v1.NewMemoryServiceClient(conn)
 	c.GraphServiceClient = v1.NewGraphServiceClient(conn)
+	c.WebhookServiceClient = v1.NewWebhookServiceClient(conn)
 	return c, nil
 }
 

@@ -9,6 +9,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { errorDetails, errorFromStatus } from "./errors.js";
 import type { Entity, GraphStatus, Relation } from "./gen/mem0stack/v1/graph_pb.js";
 import { GraphService, type GetEntityResponse } from "./gen/mem0stack/v1/graph_service_pb.js";
+import { WebhookService } from "./gen/mem0stack/v1/webhook_service_pb.js";
 import {
   AddMemoriesResponseSchema,
   MemoryService,
@@ -154,7 +155,8 @@ const CREATING_METHODS = new Set(["CreateMemory", "BatchCreateMemories", "AddMem
  *
  * Every RPC of mem0stack.v1 is a method of the generated Connect client of its service,
  * taking the generated request shapes, with this client's deadline, API key and retries
- * applied: `client.rpc` is MemoryService's, `client.graph` GraphService's. The methods here
+ * applied: `client.rpc` is MemoryService's, `client.graph` GraphService's, `client.webhooks`
+ * WebhookService's. The methods here
  * (create, add, search, list, waitOperation, entities, ...) build the requests for the
  * common calls. Failed calls reject with a ConnectError; read its reason with
  * errorDetails/reasonOf.
@@ -165,6 +167,8 @@ export class Mem0StackClient {
   readonly rpc: Client<typeof MemoryService>;
   /** GraphService: every RPC, e.g. `client.graph.listEntities({ parent: "users/alice" })`. */
   readonly graph: Client<typeof GraphService>;
+  /** WebhookService: every RPC, e.g. `client.webhooks.createWebhook({ parent, webhook })`. */
+  readonly webhooks: Client<typeof WebhookService>;
   private readonly timeoutMs: number;
 
   constructor(target: string = DEFAULT_TARGET, options: ClientOptions = {}) {
@@ -185,6 +189,7 @@ export class Mem0StackClient {
     });
     this.rpc = createClient(MemoryService, transport);
     this.graph = createClient(GraphService, transport);
+    this.webhooks = createClient(WebhookService, transport);
   }
 
   /** Store a memory verbatim for `user` (a user id or "users/{id}"); only content is required. */

@@ -2,7 +2,8 @@
 // the descriptors protoc-gen-es generates (every src/gen/mem0stack/v1/*_pb module), so an RPC
 // or a service added to the proto fails this test until the client has it. The rule: the
 // RPCs of a service are the methods (lowerCamelCase names) of the generated Connect client
-// in the property SERVICES names: MemoryService is `client.rpc`, GraphService `client.graph`.
+// in the property SERVICES names: MemoryService is `client.rpc`, GraphService `client.graph`,
+// WebhookService `client.webhooks`.
 import assert from "node:assert/strict";
 import { readdir } from "node:fs/promises";
 import { describe, it } from "node:test";
@@ -14,6 +15,7 @@ import { Mem0StackClient } from "../src/index.js";
 const SERVICES: Record<string, string> = {
   "mem0stack.v1.MemoryService": "rpc",
   "mem0stack.v1.GraphService": "graph",
+  "mem0stack.v1.WebhookService": "webhooks",
 };
 
 const GENERATED = new URL("../src/gen/mem0stack/v1/", import.meta.url);
@@ -67,6 +69,12 @@ describe("coverage of the proto", () => {
       "graph.listEntities for mem0stack.v1.GraphService.ListEntities: missing",
       "graph.listRelations for mem0stack.v1.GraphService.ListRelations: missing",
       "rpc.getOperation for mem0stack.v1.MemoryService.GetOperation: missing",
+      "webhooks.createWebhook for mem0stack.v1.WebhookService.CreateWebhook: missing",
+      "webhooks.deleteWebhook for mem0stack.v1.WebhookService.DeleteWebhook: missing",
+      "webhooks.getWebhook for mem0stack.v1.WebhookService.GetWebhook: missing",
+      "webhooks.listWebhookDeliveries for mem0stack.v1.WebhookService.ListWebhookDeliveries: missing",
+      "webhooks.listWebhooks for mem0stack.v1.WebhookService.ListWebhooks: missing",
+      "webhooks.updateWebhook for mem0stack.v1.WebhookService.UpdateWebhook: missing",
     ]);
   });
 });

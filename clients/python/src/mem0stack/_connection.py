@@ -6,7 +6,7 @@ from typing import Any, Generic, Self, TypeVar
 
 import grpc
 
-from mem0stack._plans import GRAPH_SERVICE, MEMORY_SERVICE, Rpc
+from mem0stack._plans import GRAPH_SERVICE, MEMORY_SERVICE, WEBHOOK_SERVICE, Rpc
 from mem0stack.options import (
     DEFAULT_TARGET,
     DEFAULT_TIMEOUT,
@@ -15,7 +15,11 @@ from mem0stack.options import (
     auth_metadata,
     resolve_tls,
 )
-from mem0stack.v1 import graph_service_pb2_grpc, memory_service_pb2_grpc
+from mem0stack.v1 import (
+    graph_service_pb2_grpc,
+    memory_service_pb2_grpc,
+    webhook_service_pb2_grpc,
+)
 
 ChannelT = TypeVar("ChannelT", grpc.Channel, grpc.aio.Channel)
 
@@ -44,7 +48,12 @@ class Connection(Generic[ChannelT]):
         self.channel: ChannelT = channel
         self.stub = memory_service_pb2_grpc.MemoryServiceStub(channel)
         self.graph_stub = graph_service_pb2_grpc.GraphServiceStub(channel)
-        self._stubs = {MEMORY_SERVICE: self.stub, GRAPH_SERVICE: self.graph_stub}
+        self.webhook_stub = webhook_service_pb2_grpc.WebhookServiceStub(channel)
+        self._stubs = {
+            MEMORY_SERVICE: self.stub,
+            GRAPH_SERVICE: self.graph_stub,
+            WEBHOOK_SERVICE: self.webhook_stub,
+        }
 
     def _open(self, target: str, tls: TLSConfig | None) -> ChannelT:
         """A new channel to ``target``; ``tls`` None means plaintext."""

@@ -28,6 +28,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 MEMORY_SERVICE = "MemoryService"
 GRAPH_SERVICE = "GraphService"
+WEBHOOK_SERVICE = "WebhookService"
 
 
 class Rpc(NamedTuple):

@@ -22,6 +22,7 @@ from google.protobuf.message import Message as ProtoMessage
 from mem0stack._plans import (
     GRAPH_SERVICE,
     MEMORY_SERVICE,
+    WEBHOOK_SERVICE,
     Pages,
     Poll,
     Rpc,
@@ -37,9 +38,12 @@ from mem0stack.v1 import (
     memory_service_pb2_grpc,
     operation_pb2,
     streams_pb2,
+    webhook_pb2,
+    webhook_service_pb2_grpc,
 )
 from mem0stack.v1 import graph_service_pb2 as gsvc
 from mem0stack.v1 import memory_service_pb2 as svc
+from mem0stack.v1 import webhook_service_pb2 as wsvc
 
 Q = TypeVar("Q", bound=ProtoMessage, contravariant=True)
 R = TypeVar("R", covariant=True)
@@ -59,6 +63,7 @@ SEARCH_MODES: Mapping[str, svc.SearchMemoriesRequest.Mode.ValueType] = {
 _DOCUMENTED = {
     MEMORY_SERVICE: memory_service_pb2_grpc.MemoryServiceServicer,
     GRAPH_SERVICE: graph_service_pb2_grpc.GraphServiceServicer,
+    WEBHOOK_SERVICE: webhook_service_pb2_grpc.WebhookServiceServicer,
 }
 
 
@@ -221,6 +226,24 @@ list_relations = rpc(
 )
 get_graph_status = rpc(
     GRAPH_SERVICE, "GetGraphStatus", gsvc.GetGraphStatusRequest, graph_pb2.GraphStatus
+)
+
+create_webhook = rpc(
+    WEBHOOK_SERVICE, "CreateWebhook", wsvc.CreateWebhookRequest, webhook_pb2.Webhook
+)
+get_webhook = rpc(WEBHOOK_SERVICE, "GetWebhook", wsvc.GetWebhookRequest, webhook_pb2.Webhook)
+list_webhooks = rpc(
+    WEBHOOK_SERVICE, "ListWebhooks", wsvc.ListWebhooksRequest, wsvc.ListWebhooksResponse
+)
+update_webhook = rpc(
+    WEBHOOK_SERVICE, "UpdateWebhook", wsvc.UpdateWebhookRequest, webhook_pb2.Webhook
+)
+delete_webhook = rpc(WEBHOOK_SERVICE, "DeleteWebhook", wsvc.DeleteWebhookRequest, None)
+list_webhook_deliveries = rpc(
+    WEBHOOK_SERVICE,
+    "ListWebhookDeliveries",
+    wsvc.ListWebhookDeliveriesRequest,
+    wsvc.ListWebhookDeliveriesResponse,
 )
 
 

@@ -102,6 +102,13 @@ class Client(Connection[grpc.Channel], Closing):
     delete_entity = call(build.delete_entity)
     list_relations = call(build.list_relations)
     get_graph_status = call(build.get_graph_status)
+    # ... and WebhookService.
+    create_webhook = call(build.create_webhook)
+    get_webhook = call(build.get_webhook)
+    list_webhooks = call(build.list_webhooks)
+    update_webhook = call(build.update_webhook)
+    delete_webhook = call(build.delete_webhook)
+    list_webhook_deliveries = call(build.list_webhook_deliveries)
 
     # Helpers that build the requests.
     create = call(build.create)
