@@ -35,6 +35,8 @@ GLOBAL: dict[str, str] = {
     "auth_state": "one row saying whether the database has ever held a key: a reference table",
     "token_secret": "the one secret that signs every user's page tokens and cursors, read by "
     "every replica: a reference table",
+    "webhooks": "few rows, read by every server's delivery worker, and a webhook of all users "
+    "belongs to no user (the user a webhook sees is scope_user): a reference table",
 }
 
 GLOBAL_ID_KEYS: dict[tuple[str, str], str] = {

@@ -23,8 +23,10 @@ from mem0stack_server.domain.filter import Node
 from mem0stack_server.store.filter_sql import compile_filter
 from mem0stack_server.store.sql import Params
 
+# scope_user is read as user_id: the user a webhook sees (None: every user).
 WEBHOOK_COLUMNS = (
-    "id, user_id, url, event_types, filter, disabled, secret, create_time, update_time"
+    "id, scope_user AS user_id, url, event_types, filter, disabled, secret, create_time, "
+    "update_time"
 )
 DELIVERY_COLUMNS = (
     "webhook_id, seq, user_id, memory_id, event, payload, change_time, state, attempts, "
@@ -70,7 +72,7 @@ class WebhookStore:
         # Deliveries start after the newest event now; the oldest running transaction is
         # remembered so events it commits later (with smaller seqs) are not missed.
         row: asyncpg.Record = await self.pool.fetchrow(
-            f"""INSERT INTO webhooks (id, user_id, url, event_types, filter, disabled, secret,
+            f"""INSERT INTO webhooks (id, scope_user, url, event_types, filter, disabled, secret,
                                       position, position_xmin)
                 VALUES ($1, $2, $3, $4, $5, $6, $7,
                         (SELECT coalesce(max(seq), 0) FROM memory_events),
@@ -100,7 +102,7 @@ class WebhookStore:
     ) -> list[asyncpg.Record]:
         """Webhooks of ``user_id`` (None: of all users), oldest first, after a page key."""
         params = Params()
-        where = ["user_id IS NULL" if user_id is None else f"user_id = {params.add(user_id)}"]
+        where = ["scope_user IS NULL" if user_id is None else f"scope_user = {params.add(user_id)}"]
         if after is not None:
             where.append(f"(create_time, id) > ({params.add(after[0])}, {params.add(after[1])})")
         rows: list[asyncpg.Record] = await self.pool.fetch(
@@ -240,7 +242,7 @@ class WebhookStore:
                     """INSERT INTO webhook_deliveries
                            (webhook_id, seq, user_id, memory_id, event, payload, change_time)
                        VALUES ($1, $2, $3, $4, $5, $6, $7)
-                       ON CONFLICT (webhook_id, seq) DO NOTHING""",
+                       ON CONFLICT (user_id, webhook_id, seq) DO NOTHING""",
                     [
                         (
                             webhook_id,

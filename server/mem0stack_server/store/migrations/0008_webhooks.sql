@@ -11,9 +11,11 @@ ALTER TABLE memory_events ADD COLUMN xid xid8;
 ALTER TABLE memory_events ALTER COLUMN xid SET DEFAULT pg_current_xact_id();
 CREATE INDEX memory_events_xid ON memory_events (xid);
 
+-- Webhooks are few and read by every server's worker, and a webhook of all users belongs to
+-- no user: a reference table, so the user a webhook is scoped to is not a user_id key.
 CREATE TABLE webhooks (
     id            uuid PRIMARY KEY,
-    user_id       text,                -- NULL: a webhook of all users (admin)
+    scope_user    text,                -- the user whose changes it sees; NULL: all users (admin)
     url           text NOT NULL,
     event_types   text[] NOT NULL DEFAULT '{}',   -- empty: every type
     filter        text NOT NULL DEFAULT '',
@@ -26,7 +28,7 @@ CREATE TABLE webhooks (
     create_time   timestamptz NOT NULL DEFAULT now(),
     update_time   timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX webhooks_user ON webhooks (user_id, create_time, id);
+CREATE INDEX webhooks_scope ON webhooks (scope_user, create_time, id);
 
 CREATE TABLE webhook_deliveries (
     webhook_id        uuid NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
@@ -43,8 +45,9 @@ CREATE TABLE webhook_deliveries (
     next_attempt_time timestamptz NOT NULL DEFAULT now(),
     create_time       timestamptz NOT NULL DEFAULT now(),
     complete_time     timestamptz,
-    PRIMARY KEY (webhook_id, seq)
+    PRIMARY KEY (user_id, webhook_id, seq)  -- with user_id first, for distribution by user
 );
+CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, seq);
 CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (webhook_id, seq)
     WHERE state = 'PENDING';
 CREATE INDEX webhook_deliveries_time ON webhook_deliveries (create_time);
