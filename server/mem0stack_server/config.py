@@ -44,6 +44,19 @@ class Settings(BaseSettings):
         description="How often the memory, user and database-size gauges are counted anew.",
     )
     grace_period_s: float = Field(10.0, description="How long SIGTERM waits for calls to drain.")
+    rate_limit_rps: float = Field(
+        0.0,
+        ge=0,
+        description="Requests per second each API key may send to one server process, on "
+        "average (0: no limit). A key over it gets RESOURCE_EXHAUSTED (RATE_LIMITED) with "
+        "RetryInfo, HTTP 429 on the mem0 routes. Each replica counts on its own.",
+    )
+    rate_limit_burst: int = Field(
+        0,
+        ge=0,
+        description="Requests a key may send at once above the average rate; 0 means twice "
+        "rate_limit_rps.",
+    )
     drain_delay_s: float = Field(
         0.0,
         description="Seconds to keep serving after reporting NOT_SERVING on SIGTERM, so load "

@@ -1,14 +1,18 @@
-"""Turns ``authorization: Bearer <key>`` metadata into a Principal."""
+"""Turns ``authorization: Bearer <key>`` metadata into a Principal, and admits it (or not)
+under its key's request rate."""
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 from mem0stack_server.auth import keys
 from mem0stack_server.auth.principal import DEV_PRINCIPAL, Principal
+from mem0stack_server.auth.ratelimit import RateLimiter
 from mem0stack_server.config import Settings
 from mem0stack_server.domain.errors import Code, DomainError, Reason
+from mem0stack_server.obs import metrics
 from mem0stack_server.store.keys import KeyStore
 
 log = logging.getLogger(__name__)
@@ -24,9 +28,17 @@ class Authenticator:
     Revoking the last key therefore leaves a server that refuses every call.
     """
 
-    def __init__(self, key_store: KeyStore, cache_s: float, *, development: bool) -> None:
+    def __init__(
+        self,
+        key_store: KeyStore,
+        cache_s: float,
+        *,
+        development: bool,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self.key_store = key_store
         self.cache_s = cache_s
+        self.limiter = limiter
         self._verified: dict[str, tuple[Principal, float]] = {}
         self._development = development
         self._next_check = time.monotonic() + cache_s
@@ -36,7 +48,11 @@ class Authenticator:
         """The authenticator for ``settings.auth``: development mode only for ``auto`` on a
         database that has never held an API key."""
         development = settings.auth == "auto" and not await key_store.ever_held()
-        return cls(key_store, settings.auth_cache_s, development=development)
+        limiter = None
+        if settings.rate_limit_rps > 0:
+            burst = settings.rate_limit_burst or max(1, math.ceil(2 * settings.rate_limit_rps))
+            limiter = RateLimiter(settings.rate_limit_rps, burst)
+        return cls(key_store, settings.auth_cache_s, development=development, limiter=limiter)
 
     @property
     def development(self) -> bool:
@@ -55,6 +71,24 @@ class Authenticator:
                     "development mode ended: an API key was created, every call now needs one"
                 )
         return self._development
+
+    async def admit(self, authorization: str | None) -> Principal:
+        """The caller, once authenticated and within its key's request rate; a caller over
+        it gets RESOURCE_EXHAUSTED (RATE_LIMITED) with the wait in RetryInfo."""
+        principal = await self.authenticate(authorization)
+        if self.limiter is not None:
+            wait = self.limiter.try_acquire(principal.key_id)
+            if wait is not None:
+                metrics.RATE_LIMITED.inc()
+                raise DomainError(
+                    Code.RESOURCE_EXHAUSTED,
+                    Reason.RATE_LIMITED,
+                    f"this API key may send {self.limiter.rate:g} requests per second "
+                    f"(bursts of {self.limiter.burst:g}); retry after {wait:.3f} s",
+                    retry_after_s=wait,
+                    limit_rps=f"{self.limiter.rate:g}",
+                )
+        return principal
 
     async def authenticate(self, authorization: str | None) -> Principal:
         if await self._still_development():

@@ -288,3 +288,9 @@ WEBHOOK_PENDING = Gauge(
     "Webhook deliveries waiting for their first attempt or a retry, over every webhook "
     "(counted from the database: every replica reports the same figure).",
 )
+
+RATE_LIMITED = Counter(
+    "mem0stack_rate_limited",
+    "Requests refused because their API key exceeded MEM0STACK_RATE_LIMIT_RPS (gRPC and the "
+    "mem0 Platform routes alike).",
+)

@@ -273,7 +273,7 @@ class ErrorInterceptor(_WrappingInterceptor):
 
 
 class AuthInterceptor(_WrappingInterceptor):
-    """Authenticates every call except health and reflection."""
+    """Authenticates every call except health and reflection, within its key's rate."""
 
     def __init__(self, authenticator: Authenticator) -> None:
         self.authenticator = authenticator
@@ -282,7 +282,7 @@ class AuthInterceptor(_WrappingInterceptor):
         if method.split("/")[1] in PUBLIC_SERVICES:
             return
         metadata = dict(context.invocation_metadata() or ())
-        principal_var.set(await self.authenticator.authenticate(metadata.get("authorization")))
+        principal_var.set(await self.authenticator.admit(metadata.get("authorization")))
 
     async def around(self, method, kind, context, call):  # type: ignore[no-untyped-def]
         await self._authenticate(method, context)

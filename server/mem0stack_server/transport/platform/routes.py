@@ -107,7 +107,7 @@ def endpoint(services: Services, handler: Handler) -> Callable[[Request], Awaita
 
     async def _answer(request: Request) -> tuple[Response, Code]:
         try:
-            principal = await services.authenticator.authenticate(
+            principal = await services.authenticator.admit(
                 _bearer(request.headers.get("authorization"))
             )
             principal_var.set(principal)
