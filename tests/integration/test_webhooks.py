@@ -15,11 +15,13 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import asyncpg
 import grpc
 import pytest
 
@@ -126,6 +128,7 @@ def create_key(database_url: str, *args: str) -> str:
 
 @dataclass
 class Stack:
+    database_url: str
     replicas: list[ServerProcess]
     keys: dict[str, str]
     receiver: Receiver
@@ -146,7 +149,7 @@ def stack(make_database) -> Iterator[Stack]:  # type: ignore[no-untyped-def]
     try:
         for replica in replicas:
             replica.start()
-        yield Stack(replicas, keys, receiver)
+        yield Stack(database_url, replicas, keys, receiver)
     finally:
         for replica in replicas:
             replica.stop()
@@ -346,6 +349,44 @@ async def test_event_types_filter_and_the_webhook_of_all_users(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await clients["admin"].webhooks.GetWebhook(wsvc.GetWebhookRequest(name=everyone.name))
     assert details_of(caught.value).reason == "WEBHOOK_NOT_FOUND"
+
+
+async def test_a_webhook_of_all_users_misses_no_change_committed_late(
+    stack: Stack, receiver: Receiver, clients: dict[str, Stubs]
+) -> None:
+    """A change of one user that drew its feed position before another user's change but
+    committed after it (and after that one's delivery) is still delivered."""
+    path = "/late"
+    early = await clients["admin"].memories.CreateMemory(
+        msvc.CreateMemoryRequest(parent="users/alice", memory=memory("Reads on the train"))
+    )
+    everyone = await clients["admin"].webhooks.CreateWebhook(
+        wsvc.CreateWebhookRequest(webhook=webhook_pb2.Webhook(url=receiver.url(path)))
+    )
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        late = conn.transaction()
+        await late.start()
+        # The feed trigger draws alice's position now; it commits only at the end.
+        await conn.execute(
+            "UPDATE memories SET metadata = metadata WHERE id = $1", uuid.UUID(early.uid)
+        )
+        meanwhile = await clients["admin2"].memories.CreateMemory(
+            msvc.CreateMemoryRequest(parent="users/bob", memory=memory("Plays the oboe"))
+        )
+        await until(lambda: len(receiver.bodies(path)) == 1, "bob's change")
+        await asyncio.sleep(0.6)  # several polls read past alice's uncommitted position
+        await late.commit()
+    finally:
+        await conn.close()
+    await until(lambda: len(receiver.bodies(path)) == 2, "alice's change, committed late")
+    bodies = receiver.bodies(path)
+    assert [(b["type"], b["memory"]["name"]) for b in bodies] == [
+        ("CREATED", meanwhile.name),
+        ("UPDATED", early.name),
+    ]
+    assert seq_of(bodies[1]) < seq_of(bodies[0])
+    await clients["admin"].webhooks.DeleteWebhook(wsvc.DeleteWebhookRequest(name=everyone.name))
 
 
 async def test_a_hanging_receiver_does_not_slow_writes_and_failures_are_given_up(
