@@ -28,6 +28,7 @@ from mem0stack.v1 import (
 )
 from mem0stack_server.app.adding import AddMemories, MemoryAdder
 from mem0stack_server.app.embedding import Embeddings
+from mem0stack_server.app.erasure import Erasure
 from mem0stack_server.app.graph import GraphMemory, queue_extraction
 from mem0stack_server.app.idempotency import Idempotency
 from mem0stack_server.app.inference.pipeline import InferencePipeline
@@ -308,6 +309,7 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
             search=search,
             add=add,
             operations=operations,
+            erasure=Erasure(pool, embeddings),
             store=PlatformStore(pool, timeout_s=settings.db_timeout_s),
             max_batch_items=settings.max_batch_items,
         ),

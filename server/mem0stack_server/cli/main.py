@@ -264,22 +264,28 @@ def _keys_database(settings: Settings) -> str:
     return start_embedded(data_dir)
 
 
-def _with_keys(settings: Settings, action: Callable[[Any], Awaitable[T]]) -> T:
+def _with_pool(settings: Settings, action: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``action`` with a pool on the server's (existing) database."""
     dsn = _keys_database(settings)
 
     from mem0stack_server.server import build_embedder, open_database
-    from mem0stack_server.store.keys import KeyStore
 
     async def run() -> T:
         embedder = build_embedder(settings)
         pool = await open_database(settings, dsn, embedder)
         try:
-            return await action(KeyStore(pool))
+            return await action(pool)
         finally:
             await pool.close()
             await embedder.aclose()
 
     return asyncio.run(run())
+
+
+def _with_keys(settings: Settings, action: Callable[[Any], Awaitable[T]]) -> T:
+    from mem0stack_server.store.keys import KeyStore
+
+    return _with_pool(settings, lambda pool: action(KeyStore(pool)))
 
 
 def _keys_settings(data_dir: Path | None, database_url: str | None) -> Settings:
@@ -621,6 +627,43 @@ def _add_plugin_commands() -> None:
         def mcp_missing(args: tuple[str, ...]) -> None:
             """Run the MCP bridge (not installed here: pip install gateway/mcp)."""
             raise click.ClickException("the MCP bridge is not installed: pip install gateway/mcp")
+
+
+@cli.group()
+def users() -> None:
+    """Act on a user's data in the server's database (found as the keys commands find it).
+
+    \b
+    Examples:
+      mem0stack users erase alice --yes --data-dir /var/lib/mem0stack
+    """
+
+
+@users.command("erase")
+@click.argument("user")
+@click.option("--yes", is_flag=True, help="Erase without asking (scripts).")
+@_data_dir
+@_database_url_opt
+def users_erase(user: str, yes: bool, data_dir: Path | None, database_url: str | None) -> None:
+    """Erase USER: every memory, revision, change event, stored response, background
+    operation, pending graph job, webhook and webhook delivery of theirs, in one transaction
+    (GDPR erasure). A running server's graph worker then removes their graph; API keys that
+    name them stay until revoked. Unlike deleting memories, nothing of their content stays
+    in the history. Cannot be undone.
+    """
+    from mem0stack_server.domain.names import parse_parent
+    from mem0stack_server.store.erasure import erase_user
+
+    try:
+        parse_parent(f"users/{user}")
+    except Exception as exc:
+        raise click.BadParameter(f"invalid user id {user!r}", param_hint="USER") from exc
+    if not yes:
+        click.confirm(f"Erase everything stored about user {user!r}? No undo", abort=True)
+    settings = _keys_settings(data_dir, database_url)
+    erased = _with_pool(settings, lambda pool: erase_user(pool, user))
+    removed = ", ".join(f"{count} {table}" for table, count in erased.rows.items() if count)
+    console.print(f"erased user [bold]{user}[/bold]: {removed or 'nothing was stored'}")
 
 
 _add_plugin_commands()

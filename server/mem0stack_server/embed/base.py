@@ -52,6 +52,11 @@ class Embedder(Protocol):
         """
         ...
 
+    def forget_cached(self) -> None:
+        """Drop every cached vector (and the text it is kept under): a user's erasure must
+        leave nothing of what they stored, and the cache does not know whose a text was."""
+        ...
+
     async def aclose(self) -> None:
         """Release threads and connections. Later calls raise :class:`EmbedderError`."""
         ...

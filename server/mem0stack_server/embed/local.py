@@ -216,6 +216,11 @@ class LocalOnnxEmbedder:
         )
         return model
 
+    def forget_cached(self) -> None:
+        """Drop every cached vector (see :meth:`Embedder.forget_cached`)."""
+        self._cache.clear()
+        self._query_cache.clear()
+
     async def embed(self, texts: Sequence[str]) -> Vectors:
         """Embed ``texts``; ``(len(texts), dimension)`` float32, unit rows, input order."""
         items = check_texts(texts)

@@ -97,6 +97,10 @@ class OpenAIEmbedder:
         self._cache = VectorCache(cache_size)
         self._closed = False
 
+    def forget_cached(self) -> None:
+        """Drop every cached vector (see :meth:`Embedder.forget_cached`)."""
+        self._cache.clear()
+
     async def embed(self, texts: Sequence[str]) -> Vectors:
         """Embed ``texts``; ``(len(texts), dimension)`` float32, unit rows, input order."""
         items = check_texts(texts)

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from mem0stack.v1 import memory_pb2, operation_pb2
 from mem0stack.v1 import memory_service_pb2 as svc
 from mem0stack_server.app.adding import AddMemories
+from mem0stack_server.app.erasure import Erasure
 from mem0stack_server.app.memories import Memories
 from mem0stack_server.app.operations import Operations
 from mem0stack_server.app.search import Search
@@ -69,6 +70,7 @@ class Services:
     search: Search
     add: AddMemories
     operations: Operations
+    erasure: Erasure
     store: PlatformStore
     max_batch_items: int
 
@@ -484,9 +486,9 @@ async def delete_entity(services: Services, call: Call, path: dict[str, str]) ->
     principal = call.principal
     deleted = 0
     if kind == "user":
+        # mem0's "delete user": the user is erased, history and all (app/erasure.py).
         owner = _owner(call, Scope(user_id=name))
-        request = svc.BatchDeleteMemoriesRequest(parent=f"users/{owner}", confirm=True)
-        deleted = (await services.memories.batch_delete(owner, request, call.caller)).deleted_count
+        deleted = (await services.erasure.erase(owner, actor=call.caller.actor)).memories
     else:
         reachable = None if principal.is_admin else sorted(principal.users)
         field = {"agent": "agent_id", "run": "run_id", "app": f"metadata.{APP_ID_KEY}"}[kind]
