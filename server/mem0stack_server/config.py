@@ -51,6 +51,12 @@ class Settings(BaseSettings):
         "average (0: no limit). A key over it gets RESOURCE_EXHAUSTED (RATE_LIMITED) with "
         "RetryInfo, HTTP 429 on the mem0 routes. Each replica counts on its own.",
     )
+    audit_retention_days: float = Field(
+        90.0,
+        ge=0,
+        description="Days the access audit log keeps who read, searched, exported or deleted "
+        "whose memories (docs/operations.md#access-audit-log); 0 keeps every entry.",
+    )
     rate_limit_burst: int = Field(
         0,
         ge=0,

@@ -26,6 +26,7 @@ from mem0stack.v1 import (
     webhook_service_pb2,
     webhook_service_pb2_grpc,
 )
+from mem0stack_server.app.access_log import AccessLog
 from mem0stack_server.app.adding import AddMemories, MemoryAdder
 from mem0stack_server.app.embedding import Embeddings
 from mem0stack_server.app.erasure import Erasure
@@ -46,6 +47,7 @@ from mem0stack_server.embed._cache import set_cache_observer
 from mem0stack_server.llm import LLMClient
 from mem0stack_server.llm import from_settings as llm_from_settings
 from mem0stack_server.obs import metrics, tracing
+from mem0stack_server.store.access_log import AccessLogStore
 from mem0stack_server.store.database import (
     create_pool,
     migrate,
@@ -62,6 +64,7 @@ from mem0stack_server.store.token_secret import token_secret
 from mem0stack_server.store.webhooks import WebhookStore
 from mem0stack_server.transport.graph_servicer import GraphServicer
 from mem0stack_server.transport.interceptors import (
+    AuditInterceptor,
     AuthInterceptor,
     ErrorInterceptor,
     ObservabilityInterceptor,
@@ -149,6 +152,7 @@ class RunningServer:
     graph: GraphMemory | None = None
     platform: PlatformServer | None = None
     webhooks: WebhookWorker | None = None
+    access_log: AccessLog | None = None
 
     async def stop(self) -> None:
         """Drain: report NOT_SERVING, let calls in flight finish, then close resources.
@@ -171,6 +175,8 @@ class RunningServer:
             await self.graph.stop()
         if self.webhooks is not None:
             await self.webhooks.stop()
+        if self.access_log is not None:
+            await self.access_log.stop()  # after the calls: every one is written
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
@@ -245,6 +251,8 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
         settings, OperationStore(pool, timeout_s=settings.db_timeout_s), adder.run
     )
     await operations.start()
+    access_log = AccessLog(AccessLogStore(pool), settings.audit_retention_days)
+    await access_log.start()
     server = grpc.aio.server(
         interceptors=[
             aio_server_interceptor(filter_=_TRACED),  # type: ignore[no-untyped-call]
@@ -252,6 +260,7 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
             ErrorInterceptor(),
             AuthInterceptor(authenticator),
             RequestCheckInterceptor(),
+            AuditInterceptor(access_log),
         ],
         options=[
             ("grpc.max_receive_message_length", 32 * 1024 * 1024),
@@ -358,6 +367,7 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
         graph,
         platform,
         webhook_worker,
+        access_log,
     )
 
 

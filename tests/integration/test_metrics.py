@@ -54,6 +54,7 @@ RARE = {
     "mem0stack_watch_overflows": "only a watcher reading slower than its queue fills",
     "mem0stack_db_pool_waiting": "only a pool with every connection taken "
     "(test_pool_counts_the_tasks_waiting_for_a_connection holds them)",
+    "mem0stack_audit_entries_dropped": "only a database 10,000 audit entries behind",
     "mem0stack_rate_limited": "only with MEM0STACK_RATE_LIMIT_RPS set (test_rate_limit.py)",
     "mem0stack_webhook_deliveries": "webhooks are tested in test_webhooks.py",
     "mem0stack_webhook_delivery_seconds": "webhooks are tested in test_webhooks.py",

@@ -8,7 +8,7 @@ import json
 import sys
 import types
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union, get_args, get_origin
 
@@ -664,6 +664,70 @@ def users_erase(user: str, yes: bool, data_dir: Path | None, database_url: str |
     erased = _with_pool(settings, lambda pool: erase_user(pool, user))
     removed = ", ".join(f"{count} {table}" for table, count in erased.rows.items() if count)
     console.print(f"erased user [bold]{user}[/bold]: {removed or 'nothing was stored'}")
+
+
+@cli.group()
+def audit() -> None:
+    """Read the access audit log: who read, listed, searched, exported, watched or deleted
+    whose memories (docs/operations.md#access-audit-log).
+
+    \b
+    Examples:
+      mem0stack audit list --user alice --since 24h
+      mem0stack audit list --key 0190abcd --json --data-dir /var/lib/mem0stack
+    """
+
+
+_SINCE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    unit = _SINCE_UNITS.get(text[-1:])
+    try:
+        amount = float(text[:-1])
+    except ValueError:
+        amount = -1
+    if unit is None or amount < 0:
+        raise click.BadParameter("a duration such as 30m, 24h or 7d", param_hint="--since")
+    return datetime.now(UTC) - timedelta(seconds=amount * unit)
+
+
+@audit.command("list")
+@click.option("--user", help="Only calls that named this user.")
+@click.option("--key", "key_id", help="Only calls made with this API key id.")
+@click.option("--since", help="Only the last 30m, 24h, 7d, ...")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@_data_dir
+@_database_url_opt
+def audit_list(
+    user: str | None,
+    key_id: str | None,
+    since: str | None,
+    limit: int,
+    as_json: bool,
+    data_dir: Path | None,
+    database_url: str | None,
+) -> None:
+    """List access log entries, newest first."""
+    from mem0stack_server.store.access_log import AccessLogStore
+
+    moment = _since(since)
+    settings = _keys_settings(data_dir, database_url)
+    rows = _with_pool(
+        settings,
+        lambda pool: AccessLogStore(pool).list(
+            user_id=user, key_id=key_id, since=moment, limit=limit
+        ),
+    )
+    records = [{**dict(row), "time": _rfc3339(row["time"])} for row in rows]
+    if as_json:
+        click.echo(json.dumps(records, indent=2))
+        return
+    columns = ("time", "user_id", "key_id", "action", "outcome", "request_id", "peer")
+    click.echo(_aligned(columns, [[str(r[c]) for c in columns] for r in records]))
 
 
 _add_plugin_commands()

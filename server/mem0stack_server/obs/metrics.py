@@ -294,3 +294,14 @@ RATE_LIMITED = Counter(
     "Requests refused because their API key exceeded MEM0STACK_RATE_LIMIT_RPS (gRPC and the "
     "mem0 Platform routes alike).",
 )
+
+AUDIT_ENTRIES = Counter(
+    "mem0stack_audit_entries",
+    "Entries handed to the access audit log, by action (read, list, search, export, watch, "
+    "history, delete, graph).",
+    ("action",),
+)
+AUDIT_DROPPED = Counter(
+    "mem0stack_audit_entries_dropped",
+    "Access log entries dropped because the database fell 10,000 entries behind the calls.",
+)

@@ -30,6 +30,9 @@ ERASE: dict[str, str] = {
 
 #: Tables with a user column that an erasure leaves, and why.
 KEPT: dict[str, str] = {
+    "access_log": "who reached the user's memories, when and how it ended, without any "
+    "content: the record of processing an erasure is itself part of, dropped after "
+    "MEM0STACK_AUDIT_RETENTION_DAYS",
     "api_keys": "keys name the users they may reach; revoking them is the operator's call "
     "(`mem0stack keys revoke`), and they hold nothing the user stored",
 }

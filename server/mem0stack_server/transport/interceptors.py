@@ -1,10 +1,11 @@
-"""Server interceptors: metrics and logs, error mapping, authentication, request checks.
+"""Server interceptors: metrics and logs, error mapping, authentication, request checks,
+the access audit log.
 
 Order (outermost first): tracing (OpenTelemetry's), ``ObservabilityInterceptor``,
-``ErrorInterceptor``, ``AuthInterceptor``, ``RequestCheckInterceptor``. Errors raised by
-authentication and by the request checks are therefore mapped like any other, the metrics
-see the final status code, and only an authenticated caller learns what is wrong with its
-request.
+``ErrorInterceptor``, ``AuthInterceptor``, ``RequestCheckInterceptor``, ``AuditInterceptor``.
+Errors raised by authentication and by the request checks are therefore mapped like any
+other, the metrics see the final status code, and only an authenticated caller learns what
+is wrong with its request.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import asyncpg
 import grpc
 from grpc_status import rpc_status
 
+from mem0stack_server.app.access_log import AccessLog
 from mem0stack_server.auth.authenticator import Authenticator
 from mem0stack_server.auth.principal import Principal
 from mem0stack_server.context import deadline_var, request_id_var
@@ -394,3 +396,103 @@ class RequestCheckInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return grpc.stream_stream_rpc_method_handler(
             stream_stream, request_deserializer=decode, response_serializer=serialize
         )
+
+
+#: The calls the access log records, by method: the action and the field naming the user.
+#: Writes are not here: every change already leaves a revision naming its key.
+AUDITED: dict[str, tuple[str, str]] = {
+    "/mem0stack.v1.MemoryService/GetMemory": ("read", "name"),
+    "/mem0stack.v1.MemoryService/ListMemories": ("list", "parent"),
+    "/mem0stack.v1.MemoryService/SearchMemories": ("search", "parent"),
+    "/mem0stack.v1.MemoryService/ExportMemories": ("export", "parent"),
+    "/mem0stack.v1.MemoryService/WatchMemories": ("watch", "parent"),
+    "/mem0stack.v1.MemoryService/ListMemoryRevisions": ("history", "name"),
+    "/mem0stack.v1.MemoryService/DeleteMemory": ("delete", "name"),
+    "/mem0stack.v1.MemoryService/BatchDeleteMemories": ("delete", "parent"),
+    "/mem0stack.v1.GraphService/ListEntities": ("graph", "parent"),
+    "/mem0stack.v1.GraphService/GetEntity": ("graph", "name"),
+    "/mem0stack.v1.GraphService/ListRelations": ("graph", "parent"),
+}
+
+
+class AuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Records each audited call (see :data:`AUDITED`) in the access log when it ends, with
+    the caller's key, the user named, where it came from and how it ended; denied attempts
+    included. Innermost, so it sees requests already checked and callers authenticated."""
+
+    def __init__(self, access_log: AccessLog) -> None:
+        self.access_log = access_log
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        audited = AUDITED.get(details.method)
+        if handler is None or audited is None:
+            return handler
+        action, field = audited
+        method = details.method.rsplit("/", 1)[1]
+
+        def record(request: Any, context: grpc.aio.ServicerContext, outcome: str) -> None:
+            user = str(getattr(request, field, "")).split("/")
+            if len(user) < 2 or user[0] != "users" or not user[1]:
+                return  # a malformed name: refused before it reached anyone's memories
+            self.access_log.record(
+                user_id=user[1],
+                key_id=current_principal().key_id,
+                action=action,
+                method=method,
+                outcome=outcome,
+                request_id=request_id_var.get(),
+                peer=context.peer() or "",
+            )
+
+        if handler.unary_unary:
+            inner_uu = handler.unary_unary
+
+            async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                outcome = "OK"
+                try:
+                    return await inner_uu(request, context)
+                except BaseException as exc:
+                    outcome = _outcome(exc)
+                    raise
+                finally:
+                    record(request, context, outcome)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        inner_us = handler.unary_stream
+
+        async def unary_stream(
+            request: Any, context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[Any]:
+            outcome = "OK"
+            try:
+                async for item in inner_us(request, context):
+                    yield item
+            except BaseException as exc:
+                outcome = _outcome(exc)
+                raise
+            finally:
+                record(request, context, outcome)
+
+        return grpc.unary_stream_rpc_method_handler(
+            unary_stream,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _outcome(exc: BaseException) -> str:
+    """How an audited call ended, as a gRPC code name."""
+    if isinstance(exc, asyncio.CancelledError):
+        return "CANCELLED"
+    if isinstance(exc, DomainError):
+        return exc.code.name
+    return "INTERNAL"
