@@ -117,6 +117,9 @@ func TestAMissingMethodIsFound(t *testing.T) {
 		"*mem0stack_test.memoryOnly.ListRelations for mem0stack.v1.GraphService.ListRelations: missing",
 		"*mem0stack_test.memoryOnly.GetGraphStatus for mem0stack.v1.GraphService.GetGraphStatus: missing",
 	}
+	for _, method := range []string{"CreateWebhook", "GetWebhook", "ListWebhooks", "UpdateWebhook", "DeleteWebhook", "ListWebhookDeliveries"} {
+		want = append(want, "*mem0stack_test.memoryOnly."+method+" for mem0stack.v1.WebhookService."+method+": missing")
+	}
 	slices.Sort(found)
 	slices.Sort(want)
 	if !slices.Equal(found, want) {
