@@ -293,6 +293,10 @@ def test_go_module(dist: Path, server: str, tmp_path: Path) -> None:
         GOPROXY=f"file://{dist / 'goproxy'},https://proxy.golang.org",
         GONOSUMDB="github.com/mem0stack",
         GOFLAGS="-mod=mod -buildvcs=false",
+        # The go command also indexes module cache packages by module@version (in GOCACHE),
+        # assuming a version never changes; ours is rebuilt as the same v0.1.0 with new
+        # files, and a stale index would hide them. No index for this build.
+        GODEBUG="goindex=0",
     )
     module = tmp_path / "check"
     module.mkdir()
