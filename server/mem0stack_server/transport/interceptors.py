@@ -435,7 +435,7 @@ class AuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         action, field = audited
         method = details.method.rsplit("/", 1)[1]
 
-        def record(request: Any, context: grpc.aio.ServicerContext, outcome: str) -> None:
+        def record(request: Any, peer: str, outcome: str) -> None:
             user = str(getattr(request, field, "")).split("/")
             if len(user) < 2 or user[0] != "users" or not user[1]:
                 return  # a malformed name: refused before it reached anyone's memories
@@ -446,21 +446,21 @@ class AuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 method=method,
                 outcome=outcome,
                 request_id=request_id_var.get(),
-                peer=context.peer() or "",
+                peer=peer,
             )
 
         if handler.unary_unary:
             inner_uu = handler.unary_unary
 
             async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                outcome = "OK"
+                peer, outcome = context.peer() or "", "OK"
                 try:
                     return await inner_uu(request, context)
                 except BaseException as exc:
                     outcome = _outcome(exc)
                     raise
                 finally:
-                    record(request, context, outcome)
+                    record(request, peer, outcome)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary,
@@ -472,7 +472,9 @@ class AuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         async def unary_stream(
             request: Any, context: grpc.aio.ServicerContext
         ) -> AsyncIterator[Any]:
-            outcome = "OK"
+            # Read while the call is alive: once a client cancels a stream, grpc frees the
+            # call, and asking the context for its peer then crashes the process.
+            peer, outcome = context.peer() or "", "OK"
             try:
                 async for item in inner_us(request, context):
                     yield item
@@ -480,7 +482,7 @@ class AuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 outcome = _outcome(exc)
                 raise
             finally:
-                record(request, context, outcome)
+                record(request, peer, outcome)
 
         return grpc.unary_stream_rpc_method_handler(
             unary_stream,
