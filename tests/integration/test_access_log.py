@@ -18,7 +18,7 @@ import pytest
 from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc, streams_pb2
 from mem0stack.v1 import memory_service_pb2 as svc
 from mem0stack_server.store.access_log import Access, AccessLogStore
-from tests.integration.test_auth import create_key
+from tests.support.keys import create_key
 from tests.support.servers import REPO, ServerProcess, free_port
 
 

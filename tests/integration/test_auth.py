@@ -15,20 +15,8 @@ import pytest
 from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc
 from mem0stack.v1 import memory_service_pb2 as svc
 from tests.support.errors import details_of
+from tests.support.keys import create_key
 from tests.support.servers import REPO, ServerProcess, free_port
-
-
-def create_key(database_url: str, *args: str) -> str:
-    """Run the real CLI, as an operator would, and return the key it prints."""
-    result = subprocess.run(
-        [sys.executable, "-m", "mem0stack_server.cli.main", "keys", "create", *args],
-        env={**os.environ, "MEM0STACK_DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-    )
-    return result.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="module")

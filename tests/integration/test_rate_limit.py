@@ -13,8 +13,8 @@ import pytest
 
 from mem0stack.v1 import memory_service_pb2 as svc
 from mem0stack.v1 import memory_service_pb2_grpc
-from tests.integration.test_auth import create_key
 from tests.support.errors import details_of
+from tests.support.keys import create_key
 from tests.support.servers import ServerProcess, free_port
 
 BURST = 3

@@ -11,8 +11,6 @@ import asyncio
 import json
 import os
 import re
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -31,6 +29,7 @@ from mem0stack.v1 import memory_service_pb2 as msvc
 from mem0stack.v1 import webhook_service_pb2 as wsvc
 from tests.support.envoy import EnvoyProcess
 from tests.support.errors import details_of
+from tests.support.keys import create_key
 from tests.support.servers import REPO, ServerProcess, free_port
 
 DOC = REPO / "docs" / "webhooks.md"
@@ -112,18 +111,6 @@ class Receiver:
 
     def bodies(self, path: str) -> list[dict[str, Any]]:
         return [json.loads(r.body) for r in list(self.received) if r.path == path]
-
-
-def create_key(database_url: str, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "mem0stack_server.cli.main", "keys", "create", *args],
-        env={**os.environ, "MEM0STACK_DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-    )
-    return result.stdout.strip().splitlines()[-1]
 
 
 @dataclass

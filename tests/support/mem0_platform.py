@@ -8,8 +8,6 @@ the platform cluster pointing at the server's platform port.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,23 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.envoy import EnvoyProcess
+from tests.support.keys import create_key
 from tests.support.servers import REPO, ServerProcess, free_port
 
 MEM0_PYTHON = REPO / ".venv-mem0" / "bin" / "python"
 PLATFORM_JS = REPO / "tests" / "platform_js"
-
-
-def create_key(database_url: str, *args: str) -> str:
-    """Run the real CLI, as an operator would, and return the key it prints."""
-    result = subprocess.run(
-        [sys.executable, "-m", "mem0stack_server.cli.main", "keys", "create", *args],
-        env={**os.environ, "MEM0STACK_DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-    )
-    return result.stdout.strip().splitlines()[-1]
 
 
 @dataclass

@@ -34,7 +34,7 @@ from mem0stack_server.domain.names import MemoryName, parse_memory_name
 from mem0stack_server.domain.pagination import decode_token, encode_token, fingerprint
 from mem0stack_server.domain.records import Caller, NewMemory, Revision
 from mem0stack_server.domain.tokens import position
-from mem0stack_server.domain.validation import Validator
+from mem0stack_server.domain.validation import Validator, masked_paths
 from mem0stack_server.store.memories import ORDERS, MemoryStore
 
 _UPDATABLE = ("content", "metadata", "categories", "expire_time", "event_time")
@@ -259,17 +259,9 @@ class Memories:
     def _update_paths(req: svc.UpdateMemoryRequest) -> set[str]:
         """AIP-134: the mask's paths, or every updatable field set in the memory."""
         m = req.memory
-        if req.update_mask.paths:
-            paths = set(req.update_mask.paths)
-            unknown = paths - set(_UPDATABLE)
-            if unknown:
-                raise invalid(
-                    Reason.INVALID_FIELD_MASK,
-                    "update_mask",
-                    f"cannot update {', '.join(sorted(unknown))}; updatable fields are "
-                    f"{', '.join(_UPDATABLE)}",
-                )
-            return paths
+        masked = masked_paths(req.update_mask.paths, _UPDATABLE)
+        if masked is not None:
+            return masked
         paths = set()
         if m.content:
             paths.add("content")

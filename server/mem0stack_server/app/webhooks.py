@@ -21,7 +21,7 @@ from mem0stack_server.domain.errors import Code, DomainError, Reason, invalid
 from mem0stack_server.domain.filter import parse_filter
 from mem0stack_server.domain.ids import new_memory_id
 from mem0stack_server.domain.pagination import decode_token, encode_token, fingerprint
-from mem0stack_server.domain.validation import Validator
+from mem0stack_server.domain.validation import Validator, masked_paths
 from mem0stack_server.domain.webhooks import (
     EVENT_TYPES,
     WebhookName,
@@ -165,17 +165,9 @@ def _check_filter(text: str) -> None:
 def _update_paths(req: svc.UpdateWebhookRequest) -> set[str]:
     """AIP-134: the mask's paths, or every updatable field set in the webhook."""
     w = req.webhook
-    if req.update_mask.paths:
-        paths = set(req.update_mask.paths)
-        unknown = paths - set(_UPDATABLE)
-        if unknown:
-            raise invalid(
-                Reason.INVALID_FIELD_MASK,
-                "update_mask",
-                f"cannot update {', '.join(sorted(unknown))}; updatable fields are "
-                f"{', '.join(_UPDATABLE)}",
-            )
-        return paths
+    masked = masked_paths(req.update_mask.paths, _UPDATABLE)
+    if masked is not None:
+        return masked
     paths = set()
     if w.url:
         paths.add("url")

@@ -164,6 +164,22 @@ class Validator:
         return value or DEFAULT_TOP_K
 
 
+def masked_paths(paths: Sequence[str], updatable: Sequence[str]) -> set[str] | None:
+    """AIP-134: the update mask's paths, refused unless each is updatable; None when the
+    mask is empty (the caller then updates every updatable field the request sets)."""
+    if not paths:
+        return None
+    unknown = set(paths) - set(updatable)
+    if unknown:
+        raise invalid(
+            Reason.INVALID_FIELD_MASK,
+            "update_mask",
+            f"cannot update {', '.join(sorted(unknown))}; updatable fields are "
+            f"{', '.join(updatable)}",
+        )
+    return set(paths)
+
+
 def _depth(value: Any) -> int:
     if isinstance(value, dict):
         return 1 + max((_depth(v) for v in value.values()), default=0)

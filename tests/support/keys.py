@@ -1,0 +1,22 @@
+"""API keys for tests, made the way an operator makes them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.support.servers import REPO
+
+
+def create_key(database_url: str, *args: str) -> str:
+    """Run the real CLI, as an operator would, and return the key it prints."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mem0stack_server.cli.main", "keys", "create", *args],
+        env={**os.environ, "MEM0STACK_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    return result.stdout.strip().splitlines()[-1]
