@@ -300,8 +300,9 @@ type Memory struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// update_time is when the memory last changed.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	// expire_time, when set and past, hides the memory from get, list and
-	// search unless `show_expired` is asked for.
+	// expire_time, when set and past, hides the memory from list and search
+	// unless `show_expired` is asked for; the server's expiry sweeper deletes it
+	// a configured retention later, announcing it as EXPIRED on the change feed.
 	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	// state is ACTIVE or SUPERSEDED.
 	State Memory_State `protobuf:"varint,14,opt,name=state,proto3,enum=mem0stack.v1.Memory_State" json:"state,omitempty"`
@@ -315,7 +316,17 @@ type Memory struct {
 	EventTime *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
 	// superseded_by is the name of the memory that replaced this one, set when
 	// `state` is SUPERSEDED.
-	SupersededBy  string `protobuf:"bytes,18,opt,name=superseded_by,json=supersededBy,proto3" json:"superseded_by,omitempty"`
+	SupersededBy string `protobuf:"bytes,18,opt,name=superseded_by,json=supersededBy,proto3" json:"superseded_by,omitempty"`
+	// valid_time is when the fact became true in the world (not when it was
+	// stored): a date the conversation states, else `event_time`, else the
+	// create time. Unset on create means that default.
+	ValidTime *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=valid_time,json=validTime,proto3" json:"valid_time,omitempty"`
+	// invalid_time is when the fact stopped being true: set to the successor's
+	// `valid_time` when the memory is SUPERSEDED, or stated on create or
+	// update. Unset means it is still true. Search and list leave out memories
+	// whose invalid_time has passed unless asked with `include_invalid` or
+	// `as_of`.
+	InvalidTime   *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=invalid_time,json=invalidTime,proto3" json:"invalid_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -474,6 +485,20 @@ func (x *Memory) GetSupersededBy() string {
 		return x.SupersededBy
 	}
 	return ""
+}
+
+func (x *Memory) GetValidTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ValidTime
+	}
+	return nil
+}
+
+func (x *Memory) GetInvalidTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.InvalidTime
+	}
+	return nil
 }
 
 // Message is one turn of a conversation sent to AddMemories.
@@ -869,7 +894,7 @@ var File_mem0stack_v1_memory_proto protoreflect.FileDescriptor
 
 const file_mem0stack_v1_memory_proto_rawDesc = "" +
 	"\n" +
-	"\x19mem0stack/v1/memory.proto\x12\fmem0stack.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\a\n" +
+	"\x19mem0stack/v1/memory.proto\x12\fmem0stack.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd2\b\n" +
 	"\x06Memory\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12\x16\n" +
 	"\x03uid\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\x03uid\x12\x1e\n" +
@@ -896,7 +921,10 @@ const file_mem0stack_v1_memory_proto_rawDesc = "" +
 	"memoryType\x129\n" +
 	"\n" +
 	"event_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\teventTime\x12)\n" +
-	"\rsuperseded_by\x18\x12 \x01(\tB\x04\xe2A\x01\x03R\fsupersededBy\":\n" +
+	"\rsuperseded_by\x18\x12 \x01(\tB\x04\xe2A\x01\x03R\fsupersededBy\x12?\n" +
+	"\n" +
+	"valid_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x01R\tvalidTime\x12C\n" +
+	"\finvalid_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x01R\vinvalidTime\":\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\n" +
 	"\n" +
@@ -996,19 +1024,21 @@ var file_mem0stack_v1_memory_proto_depIdxs = []int32{
 	0,  // 4: mem0stack.v1.Memory.state:type_name -> mem0stack.v1.Memory.State
 	1,  // 5: mem0stack.v1.Memory.memory_type:type_name -> mem0stack.v1.Memory.Type
 	11, // 6: mem0stack.v1.Memory.event_time:type_name -> google.protobuf.Timestamp
-	11, // 7: mem0stack.v1.Message.time:type_name -> google.protobuf.Timestamp
-	2,  // 8: mem0stack.v1.MemoryEvent.type:type_name -> mem0stack.v1.MemoryEvent.Type
-	4,  // 9: mem0stack.v1.MemoryEvent.memory:type_name -> mem0stack.v1.Memory
-	3,  // 10: mem0stack.v1.MemoryRevision.event:type_name -> mem0stack.v1.MemoryRevision.Event
-	10, // 11: mem0stack.v1.MemoryRevision.metadata_before:type_name -> google.protobuf.Struct
-	10, // 12: mem0stack.v1.MemoryRevision.metadata_after:type_name -> google.protobuf.Struct
-	11, // 13: mem0stack.v1.MemoryRevision.create_time:type_name -> google.protobuf.Timestamp
-	4,  // 14: mem0stack.v1.SearchResult.memory:type_name -> mem0stack.v1.Memory
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	11, // 7: mem0stack.v1.Memory.valid_time:type_name -> google.protobuf.Timestamp
+	11, // 8: mem0stack.v1.Memory.invalid_time:type_name -> google.protobuf.Timestamp
+	11, // 9: mem0stack.v1.Message.time:type_name -> google.protobuf.Timestamp
+	2,  // 10: mem0stack.v1.MemoryEvent.type:type_name -> mem0stack.v1.MemoryEvent.Type
+	4,  // 11: mem0stack.v1.MemoryEvent.memory:type_name -> mem0stack.v1.Memory
+	3,  // 12: mem0stack.v1.MemoryRevision.event:type_name -> mem0stack.v1.MemoryRevision.Event
+	10, // 13: mem0stack.v1.MemoryRevision.metadata_before:type_name -> google.protobuf.Struct
+	10, // 14: mem0stack.v1.MemoryRevision.metadata_after:type_name -> google.protobuf.Struct
+	11, // 15: mem0stack.v1.MemoryRevision.create_time:type_name -> google.protobuf.Timestamp
+	4,  // 16: mem0stack.v1.SearchResult.memory:type_name -> mem0stack.v1.Memory
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_mem0stack_v1_memory_proto_init() }

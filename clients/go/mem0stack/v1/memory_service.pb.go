@@ -565,9 +565,18 @@ type ListMemoriesRequest struct {
 	// `update_time desc` or `update_time`.
 	OrderBy string `protobuf:"bytes,5,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
 	// show_expired includes memories whose expire_time has passed.
-	ShowExpired   bool `protobuf:"varint,6,opt,name=show_expired,json=showExpired,proto3" json:"show_expired,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ShowExpired bool `protobuf:"varint,6,opt,name=show_expired,json=showExpired,proto3" json:"show_expired,omitempty"`
+	// as_of lists what was true at that time: memories with `valid_time` at or
+	// before it and `invalid_time` unset or after it, whatever their state
+	// now (a memory SUPERSEDED since then is listed). Unset means now, where
+	// SUPERSEDED memories are left out. Cannot be combined with
+	// `include_invalid`.
+	AsOf *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
+	// include_invalid lists memories whatever their validity: SUPERSEDED ones
+	// and those whose `invalid_time` has passed too.
+	IncludeInvalid bool `protobuf:"varint,8,opt,name=include_invalid,json=includeInvalid,proto3" json:"include_invalid,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ListMemoriesRequest) Reset() {
@@ -638,6 +647,20 @@ func (x *ListMemoriesRequest) GetOrderBy() string {
 func (x *ListMemoriesRequest) GetShowExpired() bool {
 	if x != nil {
 		return x.ShowExpired
+	}
+	return false
+}
+
+func (x *ListMemoriesRequest) GetAsOf() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AsOf
+	}
+	return nil
+}
+
+func (x *ListMemoriesRequest) GetIncludeInvalid() bool {
+	if x != nil {
+		return x.IncludeInvalid
 	}
 	return false
 }
@@ -751,9 +774,14 @@ type SearchMemoriesRequest struct {
 	// "Alice moved to Berlin" for "Where does Alice live?". 0 turns this off.
 	// Unset uses the server's default (0.2) in HYBRID mode and 0 in VECTOR and
 	// KEYWORD modes.
-	NameWeight    *float32 `protobuf:"fixed32,23,opt,name=name_weight,json=nameWeight,proto3,oneof" json:"name_weight,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	NameWeight *float32 `protobuf:"fixed32,23,opt,name=name_weight,json=nameWeight,proto3,oneof" json:"name_weight,omitempty"`
+	// as_of searches what was true at that time, as in ListMemories.
+	AsOf *timestamppb.Timestamp `protobuf:"bytes,24,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
+	// include_invalid searches memories whatever their validity, as in
+	// ListMemories.
+	IncludeInvalid bool `protobuf:"varint,25,opt,name=include_invalid,json=includeInvalid,proto3" json:"include_invalid,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SearchMemoriesRequest) Reset() {
@@ -884,6 +912,20 @@ func (x *SearchMemoriesRequest) GetNameWeight() float32 {
 	return 0
 }
 
+func (x *SearchMemoriesRequest) GetAsOf() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AsOf
+	}
+	return nil
+}
+
+func (x *SearchMemoriesRequest) GetIncludeInvalid() bool {
+	if x != nil {
+		return x.IncludeInvalid
+	}
+	return false
+}
+
 // SearchMemoriesResponse is the response of SearchMemories.
 type SearchMemoriesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -947,8 +989,8 @@ type UpdateMemoryRequest struct {
 	// its `etag`, when set, must match the current one.
 	Memory *Memory `protobuf:"bytes,1,opt,name=memory,proto3" json:"memory,omitempty"`
 	// update_mask lists the fields to change: `content`, `metadata`,
-	// `categories`, `expire_time`, `event_time`. Empty means every one of
-	// those that is set in `memory`.
+	// `categories`, `expire_time`, `event_time`, `valid_time`, `invalid_time`.
+	// Empty means every one of those that is set in `memory`.
 	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	// request_id is recorded in the revision.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -1366,7 +1408,7 @@ const file_mem0stack_v1_memory_service_proto_rawDesc = "" +
 	"\toperation\x18\x04 \x01(\tR\toperation\"E\n" +
 	"\x10GetMemoryRequest\x121\n" +
 	"\x04name\x18\x01 \x01(\tB\x1d\xe2A\x01\x02\xfaA\x16\n" +
-	"\x14mem0stack.dev/MemoryR\x04name\"\xfc\x01\n" +
+	"\x14mem0stack.dev/MemoryR\x04name\"\xe2\x02\n" +
 	"\x13ListMemoriesRequest\x125\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1d\xe2A\x01\x02\xfaA\x16\x12\x14mem0stack.dev/MemoryR\x06parent\x12!\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\x04\xe2A\x01\x01R\bpageSize\x12#\n" +
@@ -1374,10 +1416,12 @@ const file_mem0stack_v1_memory_service_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tB\x04\xe2A\x01\x01R\tpageToken\x12\x1c\n" +
 	"\x06filter\x18\x04 \x01(\tB\x04\xe2A\x01\x01R\x06filter\x12\x1f\n" +
 	"\border_by\x18\x05 \x01(\tB\x04\xe2A\x01\x01R\aorderBy\x12'\n" +
-	"\fshow_expired\x18\x06 \x01(\bB\x04\xe2A\x01\x01R\vshowExpired\"p\n" +
+	"\fshow_expired\x18\x06 \x01(\bB\x04\xe2A\x01\x01R\vshowExpired\x125\n" +
+	"\x05as_of\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x01R\x04asOf\x12-\n" +
+	"\x0finclude_invalid\x18\b \x01(\bB\x04\xe2A\x01\x01R\x0eincludeInvalid\"p\n" +
 	"\x14ListMemoriesResponse\x120\n" +
 	"\bmemories\x18\x01 \x03(\v2\x14.mem0stack.v1.MemoryR\bmemories\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9d\x06\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x83\a\n" +
 	"\x15SearchMemoriesRequest\x125\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1d\xe2A\x01\x02\xfaA\x16\x12\x14mem0stack.dev/MemoryR\x06parent\x12\x1a\n" +
 	"\x05query\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x05query\x12\x1c\n" +
@@ -1395,7 +1439,9 @@ const file_mem0stack_v1_memory_service_proto_rawDesc = "" +
 	"\x0econtext_weight\x18\x15 \x01(\x02B\x04\xe2A\x01\x01H\x02R\rcontextWeight\x88\x01\x01\x120\n" +
 	"\x0econtext_window\x18\x16 \x01(\x05B\x04\xe2A\x01\x01H\x03R\rcontextWindow\x88\x01\x01\x12*\n" +
 	"\vname_weight\x18\x17 \x01(\x02B\x04\xe2A\x01\x01H\x04R\n" +
-	"nameWeight\x88\x01\x01\"A\n" +
+	"nameWeight\x88\x01\x01\x125\n" +
+	"\x05as_of\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x01R\x04asOf\x12-\n" +
+	"\x0finclude_invalid\x18\x19 \x01(\bB\x04\xe2A\x01\x01R\x0eincludeInvalid\"A\n" +
 	"\x04Mode\x12\x14\n" +
 	"\x10MODE_UNSPECIFIED\x10\x00\x12\n" +
 	"\n" +
@@ -1521,46 +1567,48 @@ var file_mem0stack_v1_memory_service_proto_depIdxs = []int32{
 	21, // 6: mem0stack.v1.AddMemoriesRequest.reference_time:type_name -> google.protobuf.Timestamp
 	22, // 7: mem0stack.v1.AddMemoriesResponse.events:type_name -> mem0stack.v1.MemoryEvent
 	23, // 8: mem0stack.v1.AddMemoriesResponse.usage:type_name -> mem0stack.v1.TokenUsage
-	17, // 9: mem0stack.v1.ListMemoriesResponse.memories:type_name -> mem0stack.v1.Memory
-	0,  // 10: mem0stack.v1.SearchMemoriesRequest.mode:type_name -> mem0stack.v1.SearchMemoriesRequest.Mode
-	24, // 11: mem0stack.v1.SearchMemoriesResponse.results:type_name -> mem0stack.v1.SearchResult
-	25, // 12: mem0stack.v1.SearchMemoriesResponse.relations:type_name -> mem0stack.v1.RelationResult
-	17, // 13: mem0stack.v1.UpdateMemoryRequest.memory:type_name -> mem0stack.v1.Memory
-	26, // 14: mem0stack.v1.UpdateMemoryRequest.update_mask:type_name -> google.protobuf.FieldMask
-	27, // 15: mem0stack.v1.ListMemoryRevisionsResponse.revisions:type_name -> mem0stack.v1.MemoryRevision
-	1,  // 16: mem0stack.v1.MemoryService.CreateMemory:input_type -> mem0stack.v1.CreateMemoryRequest
-	2,  // 17: mem0stack.v1.MemoryService.BatchCreateMemories:input_type -> mem0stack.v1.BatchCreateMemoriesRequest
-	4,  // 18: mem0stack.v1.MemoryService.AddMemories:input_type -> mem0stack.v1.AddMemoriesRequest
-	6,  // 19: mem0stack.v1.MemoryService.GetMemory:input_type -> mem0stack.v1.GetMemoryRequest
-	7,  // 20: mem0stack.v1.MemoryService.ListMemories:input_type -> mem0stack.v1.ListMemoriesRequest
-	9,  // 21: mem0stack.v1.MemoryService.SearchMemories:input_type -> mem0stack.v1.SearchMemoriesRequest
-	28, // 22: mem0stack.v1.MemoryService.WatchMemories:input_type -> mem0stack.v1.WatchMemoriesRequest
-	29, // 23: mem0stack.v1.MemoryService.ExportMemories:input_type -> mem0stack.v1.ExportMemoriesRequest
-	30, // 24: mem0stack.v1.MemoryService.ImportMemories:input_type -> mem0stack.v1.ImportMemoriesRequest
-	11, // 25: mem0stack.v1.MemoryService.UpdateMemory:input_type -> mem0stack.v1.UpdateMemoryRequest
-	12, // 26: mem0stack.v1.MemoryService.DeleteMemory:input_type -> mem0stack.v1.DeleteMemoryRequest
-	13, // 27: mem0stack.v1.MemoryService.BatchDeleteMemories:input_type -> mem0stack.v1.BatchDeleteMemoriesRequest
-	15, // 28: mem0stack.v1.MemoryService.ListMemoryRevisions:input_type -> mem0stack.v1.ListMemoryRevisionsRequest
-	31, // 29: mem0stack.v1.MemoryService.GetOperation:input_type -> mem0stack.v1.GetOperationRequest
-	17, // 30: mem0stack.v1.MemoryService.CreateMemory:output_type -> mem0stack.v1.Memory
-	3,  // 31: mem0stack.v1.MemoryService.BatchCreateMemories:output_type -> mem0stack.v1.BatchCreateMemoriesResponse
-	5,  // 32: mem0stack.v1.MemoryService.AddMemories:output_type -> mem0stack.v1.AddMemoriesResponse
-	17, // 33: mem0stack.v1.MemoryService.GetMemory:output_type -> mem0stack.v1.Memory
-	8,  // 34: mem0stack.v1.MemoryService.ListMemories:output_type -> mem0stack.v1.ListMemoriesResponse
-	10, // 35: mem0stack.v1.MemoryService.SearchMemories:output_type -> mem0stack.v1.SearchMemoriesResponse
-	32, // 36: mem0stack.v1.MemoryService.WatchMemories:output_type -> mem0stack.v1.WatchMemoriesResponse
-	33, // 37: mem0stack.v1.MemoryService.ExportMemories:output_type -> mem0stack.v1.ExportMemoriesResponse
-	34, // 38: mem0stack.v1.MemoryService.ImportMemories:output_type -> mem0stack.v1.ImportMemoriesResponse
-	17, // 39: mem0stack.v1.MemoryService.UpdateMemory:output_type -> mem0stack.v1.Memory
-	35, // 40: mem0stack.v1.MemoryService.DeleteMemory:output_type -> google.protobuf.Empty
-	14, // 41: mem0stack.v1.MemoryService.BatchDeleteMemories:output_type -> mem0stack.v1.BatchDeleteMemoriesResponse
-	16, // 42: mem0stack.v1.MemoryService.ListMemoryRevisions:output_type -> mem0stack.v1.ListMemoryRevisionsResponse
-	36, // 43: mem0stack.v1.MemoryService.GetOperation:output_type -> mem0stack.v1.Operation
-	30, // [30:44] is the sub-list for method output_type
-	16, // [16:30] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	21, // 9: mem0stack.v1.ListMemoriesRequest.as_of:type_name -> google.protobuf.Timestamp
+	17, // 10: mem0stack.v1.ListMemoriesResponse.memories:type_name -> mem0stack.v1.Memory
+	0,  // 11: mem0stack.v1.SearchMemoriesRequest.mode:type_name -> mem0stack.v1.SearchMemoriesRequest.Mode
+	21, // 12: mem0stack.v1.SearchMemoriesRequest.as_of:type_name -> google.protobuf.Timestamp
+	24, // 13: mem0stack.v1.SearchMemoriesResponse.results:type_name -> mem0stack.v1.SearchResult
+	25, // 14: mem0stack.v1.SearchMemoriesResponse.relations:type_name -> mem0stack.v1.RelationResult
+	17, // 15: mem0stack.v1.UpdateMemoryRequest.memory:type_name -> mem0stack.v1.Memory
+	26, // 16: mem0stack.v1.UpdateMemoryRequest.update_mask:type_name -> google.protobuf.FieldMask
+	27, // 17: mem0stack.v1.ListMemoryRevisionsResponse.revisions:type_name -> mem0stack.v1.MemoryRevision
+	1,  // 18: mem0stack.v1.MemoryService.CreateMemory:input_type -> mem0stack.v1.CreateMemoryRequest
+	2,  // 19: mem0stack.v1.MemoryService.BatchCreateMemories:input_type -> mem0stack.v1.BatchCreateMemoriesRequest
+	4,  // 20: mem0stack.v1.MemoryService.AddMemories:input_type -> mem0stack.v1.AddMemoriesRequest
+	6,  // 21: mem0stack.v1.MemoryService.GetMemory:input_type -> mem0stack.v1.GetMemoryRequest
+	7,  // 22: mem0stack.v1.MemoryService.ListMemories:input_type -> mem0stack.v1.ListMemoriesRequest
+	9,  // 23: mem0stack.v1.MemoryService.SearchMemories:input_type -> mem0stack.v1.SearchMemoriesRequest
+	28, // 24: mem0stack.v1.MemoryService.WatchMemories:input_type -> mem0stack.v1.WatchMemoriesRequest
+	29, // 25: mem0stack.v1.MemoryService.ExportMemories:input_type -> mem0stack.v1.ExportMemoriesRequest
+	30, // 26: mem0stack.v1.MemoryService.ImportMemories:input_type -> mem0stack.v1.ImportMemoriesRequest
+	11, // 27: mem0stack.v1.MemoryService.UpdateMemory:input_type -> mem0stack.v1.UpdateMemoryRequest
+	12, // 28: mem0stack.v1.MemoryService.DeleteMemory:input_type -> mem0stack.v1.DeleteMemoryRequest
+	13, // 29: mem0stack.v1.MemoryService.BatchDeleteMemories:input_type -> mem0stack.v1.BatchDeleteMemoriesRequest
+	15, // 30: mem0stack.v1.MemoryService.ListMemoryRevisions:input_type -> mem0stack.v1.ListMemoryRevisionsRequest
+	31, // 31: mem0stack.v1.MemoryService.GetOperation:input_type -> mem0stack.v1.GetOperationRequest
+	17, // 32: mem0stack.v1.MemoryService.CreateMemory:output_type -> mem0stack.v1.Memory
+	3,  // 33: mem0stack.v1.MemoryService.BatchCreateMemories:output_type -> mem0stack.v1.BatchCreateMemoriesResponse
+	5,  // 34: mem0stack.v1.MemoryService.AddMemories:output_type -> mem0stack.v1.AddMemoriesResponse
+	17, // 35: mem0stack.v1.MemoryService.GetMemory:output_type -> mem0stack.v1.Memory
+	8,  // 36: mem0stack.v1.MemoryService.ListMemories:output_type -> mem0stack.v1.ListMemoriesResponse
+	10, // 37: mem0stack.v1.MemoryService.SearchMemories:output_type -> mem0stack.v1.SearchMemoriesResponse
+	32, // 38: mem0stack.v1.MemoryService.WatchMemories:output_type -> mem0stack.v1.WatchMemoriesResponse
+	33, // 39: mem0stack.v1.MemoryService.ExportMemories:output_type -> mem0stack.v1.ExportMemoriesResponse
+	34, // 40: mem0stack.v1.MemoryService.ImportMemories:output_type -> mem0stack.v1.ImportMemoriesResponse
+	17, // 41: mem0stack.v1.MemoryService.UpdateMemory:output_type -> mem0stack.v1.Memory
+	35, // 42: mem0stack.v1.MemoryService.DeleteMemory:output_type -> google.protobuf.Empty
+	14, // 43: mem0stack.v1.MemoryService.BatchDeleteMemories:output_type -> mem0stack.v1.BatchDeleteMemoriesResponse
+	16, // 44: mem0stack.v1.MemoryService.ListMemoryRevisions:output_type -> mem0stack.v1.ListMemoryRevisionsResponse
+	36, // 45: mem0stack.v1.MemoryService.GetOperation:output_type -> mem0stack.v1.Operation
+	32, // [32:46] is the sub-list for method output_type
+	18, // [18:32] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_mem0stack_v1_memory_service_proto_init() }

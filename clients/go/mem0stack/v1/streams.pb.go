@@ -37,6 +37,10 @@ const (
 	MemoryChange_SUPERSEDED MemoryChange_Type = 3
 	// DELETED is a memory being deleted; `memory` is its last state.
 	MemoryChange_DELETED MemoryChange_Type = 4
+	// EXPIRED is a memory past its `expire_time` being removed by the
+	// server's expiry sweeper (the configured retention after that time);
+	// `memory` is its last state.
+	MemoryChange_EXPIRED MemoryChange_Type = 5
 )
 
 // Enum value maps for MemoryChange_Type.
@@ -47,6 +51,7 @@ var (
 		2: "UPDATED",
 		3: "SUPERSEDED",
 		4: "DELETED",
+		5: "EXPIRED",
 	}
 	MemoryChange_Type_value = map[string]int32{
 		"TYPE_UNSPECIFIED": 0,
@@ -54,6 +59,7 @@ var (
 		"UPDATED":          2,
 		"SUPERSEDED":       3,
 		"DELETED":          4,
+		"EXPIRED":          5,
 	}
 )
 
@@ -642,19 +648,20 @@ var File_mem0stack_v1_streams_proto protoreflect.FileDescriptor
 
 const file_mem0stack_v1_streams_proto_rawDesc = "" +
 	"\n" +
-	"\x1amem0stack/v1/streams.proto\x12\fmem0stack.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19mem0stack/v1/memory.proto\"\x83\x02\n" +
+	"\x1amem0stack/v1/streams.proto\x12\fmem0stack.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19mem0stack/v1/memory.proto\"\x90\x02\n" +
 	"\fMemoryChange\x123\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1f.mem0stack.v1.MemoryChange.TypeR\x04type\x12,\n" +
 	"\x06memory\x18\x02 \x01(\v2\x14.mem0stack.v1.MemoryR\x06memory\x12;\n" +
 	"\vchange_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"changeTime\"S\n" +
+	"changeTime\"`\n" +
 	"\x04Type\x12\x14\n" +
 	"\x10TYPE_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aCREATED\x10\x01\x12\v\n" +
 	"\aUPDATED\x10\x02\x12\x0e\n" +
 	"\n" +
 	"SUPERSEDED\x10\x03\x12\v\n" +
-	"\aDELETED\x10\x04\"\x89\x01\n" +
+	"\aDELETED\x10\x04\x12\v\n" +
+	"\aEXPIRED\x10\x05\"\x89\x01\n" +
 	"\x14WatchMemoriesRequest\x125\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1d\xe2A\x01\x02\xfaA\x16\x12\x14mem0stack.dev/MemoryR\x06parent\x12\x1c\n" +
 	"\x06filter\x18\x02 \x01(\tB\x04\xe2A\x01\x01R\x06filter\x12\x1c\n" +

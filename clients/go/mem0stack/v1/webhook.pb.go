@@ -38,8 +38,8 @@ const (
 	Webhook_SUPERSEDED Webhook_EventType = 3
 	// DELETED is a memory being deleted.
 	Webhook_DELETED Webhook_EventType = 4
-	// EXPIRED is a memory reaching its expire_time (once the server's
-	// change feed records expiry).
+	// EXPIRED is an expired memory being removed by the expiry sweeper (the
+	// server's retention after its expire_time).
 	Webhook_EXPIRED Webhook_EventType = 5
 )
 

@@ -28,7 +28,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19mem0stack/v1/memory.proto\x12\x0cmem0stack.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\x07\n\x06Memory\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x16\n\x03uid\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x03uid\x12\x1e\n\x07\x63ontent\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x07\x63ontent\x12\x1f\n\x08\x61gent_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x05R\x07\x61gentId\x12\x1b\n\x06run_id\x18\x05 \x01(\tB\x04\xe2\x41\x01\x05R\x05runId\x12\x1f\n\x08\x61\x63tor_id\x18\x06 \x01(\tB\x04\xe2\x41\x01\x05R\x07\x61\x63torId\x12\x18\n\x04role\x18\x07 \x01(\tB\x04\xe2\x41\x01\x05R\x04role\x12\x33\n\x08metadata\x18\x08 \x01(\x0b\x32\x17.google.protobuf.StructR\x08metadata\x12\x1e\n\ncategories\x18\t \x03(\tR\ncategories\x12\x18\n\x04hash\x18\n \x01(\tB\x04\xe2\x41\x01\x03R\x04hash\x12\x41\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12\x41\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime\x12;\n\x0b\x65xpire_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\x12\x36\n\x05state\x18\x0e \x01(\x0e\x32\x1a.mem0stack.v1.Memory.StateB\x04\xe2\x41\x01\x03R\x05state\x12\x12\n\x04\x65tag\x18\x0f \x01(\tR\x04\x65tag\x12@\n\x0bmemory_type\x18\x10 \x01(\x0e\x32\x19.mem0stack.v1.Memory.TypeB\x04\xe2\x41\x01\x05R\nmemoryType\x12\x39\n\nevent_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\teventTime\x12)\n\rsuperseded_by\x18\x12 \x01(\tB\x04\xe2\x41\x01\x03R\x0csupersededBy\":\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\n\n\x06\x41\x43TIVE\x10\x01\x12\x0e\n\nSUPERSEDED\x10\x02\"H\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x0c\n\x08SEMANTIC\x10\x01\x12\x0c\n\x08\x45PISODIC\x10\x02\x12\x0e\n\nPROCEDURAL\x10\x03:K\xea\x41H\n\x14mem0stack.dev/Memory\x12\x1eusers/{user}/memories/{memory}*\x08memories2\x06memory\"\x93\x01\n\x07Message\x12\x18\n\x04role\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04role\x12\x1e\n\x07\x63ontent\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x07\x63ontent\x12\x18\n\x04name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\x04name\x12\x34\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x01R\x04time\"\x9f\x02\n\x0bMemoryEvent\x12\x32\n\x04type\x18\x01 \x01(\x0e\x32\x1e.mem0stack.v1.MemoryEvent.TypeR\x04type\x12,\n\x06memory\x18\x02 \x01(\x0b\x32\x14.mem0stack.v1.MemoryR\x06memory\x12)\n\x10previous_content\x18\x03 \x01(\tR\x0fpreviousContent\x12+\n\x11superseded_memory\x18\x04 \x01(\tR\x10supersededMemory\"V\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x07\n\x03\x41\x44\x44\x10\x01\x12\n\n\x06UPDATE\x10\x02\x12\r\n\tSUPERSEDE\x10\x03\x12\n\n\x06\x44\x45LETE\x10\x04\x12\x08\n\x04NOOP\x10\x05\"\xf0\x04\n\x0eMemoryRevision\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x38\n\x05\x65vent\x18\x02 \x01(\x0e\x32\".mem0stack.v1.MemoryRevision.EventR\x05\x65vent\x12%\n\x0e\x63ontent_before\x18\x03 \x01(\tR\rcontentBefore\x12#\n\rcontent_after\x18\x04 \x01(\tR\x0c\x63ontentAfter\x12@\n\x0fmetadata_before\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructR\x0emetadataBefore\x12>\n\x0emetadata_after\x18\x06 \x01(\x0b\x32\x17.google.protobuf.StructR\rmetadataAfter\x12\x14\n\x05\x61\x63tor\x18\x07 \x01(\tR\x05\x61\x63tor\x12\x1d\n\nrequest_id\x18\x08 \x01(\tR\trequestId\x12;\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\"Q\n\x05\x45vent\x12\x15\n\x11\x45VENT_UNSPECIFIED\x10\x00\x12\n\n\x06\x43REATE\x10\x01\x12\n\n\x06UPDATE\x10\x02\x12\r\n\tSUPERSEDE\x10\x03\x12\n\n\x06\x44\x45LETE\x10\x04:w\xea\x41t\n\x1cmem0stack.dev/MemoryRevision\x12\x33users/{user}/memories/{memory}/revisions/{revision}*\x0fmemoryRevisions2\x0ememoryRevision\"R\n\x0cSearchResult\x12,\n\x06memory\x18\x01 \x01(\x0b\x32\x14.mem0stack.v1.MemoryR\x06memory\x12\x14\n\x05score\x18\x02 \x01(\x02R\x05score\"{\n\nTokenUsage\x12#\n\rprompt_tokens\x18\x01 \x01(\x03R\x0cpromptTokens\x12+\n\x11\x63ompletion_tokens\x18\x02 \x01(\x03R\x10\x63ompletionTokens\x12\x1b\n\tllm_calls\x18\x03 \x01(\x05R\x08llmCallsBEZCgithub.com/mem0stack/mem0-stack/clients/go/mem0stack/v1;mem0stackv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19mem0stack/v1/memory.proto\x12\x0cmem0stack.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd2\x08\n\x06Memory\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x16\n\x03uid\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x03uid\x12\x1e\n\x07\x63ontent\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x07\x63ontent\x12\x1f\n\x08\x61gent_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x05R\x07\x61gentId\x12\x1b\n\x06run_id\x18\x05 \x01(\tB\x04\xe2\x41\x01\x05R\x05runId\x12\x1f\n\x08\x61\x63tor_id\x18\x06 \x01(\tB\x04\xe2\x41\x01\x05R\x07\x61\x63torId\x12\x18\n\x04role\x18\x07 \x01(\tB\x04\xe2\x41\x01\x05R\x04role\x12\x33\n\x08metadata\x18\x08 \x01(\x0b\x32\x17.google.protobuf.StructR\x08metadata\x12\x1e\n\ncategories\x18\t \x03(\tR\ncategories\x12\x18\n\x04hash\x18\n \x01(\tB\x04\xe2\x41\x01\x03R\x04hash\x12\x41\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12\x41\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime\x12;\n\x0b\x65xpire_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\x12\x36\n\x05state\x18\x0e \x01(\x0e\x32\x1a.mem0stack.v1.Memory.StateB\x04\xe2\x41\x01\x03R\x05state\x12\x12\n\x04\x65tag\x18\x0f \x01(\tR\x04\x65tag\x12@\n\x0bmemory_type\x18\x10 \x01(\x0e\x32\x19.mem0stack.v1.Memory.TypeB\x04\xe2\x41\x01\x05R\nmemoryType\x12\x39\n\nevent_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\teventTime\x12)\n\rsuperseded_by\x18\x12 \x01(\tB\x04\xe2\x41\x01\x03R\x0csupersededBy\x12?\n\nvalid_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x01R\tvalidTime\x12\x43\n\x0cinvalid_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x01R\x0binvalidTime\":\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\n\n\x06\x41\x43TIVE\x10\x01\x12\x0e\n\nSUPERSEDED\x10\x02\"H\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x0c\n\x08SEMANTIC\x10\x01\x12\x0c\n\x08\x45PISODIC\x10\x02\x12\x0e\n\nPROCEDURAL\x10\x03:K\xea\x41H\n\x14mem0stack.dev/Memory\x12\x1eusers/{user}/memories/{memory}*\x08memories2\x06memory\"\x93\x01\n\x07Message\x12\x18\n\x04role\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04role\x12\x1e\n\x07\x63ontent\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x07\x63ontent\x12\x18\n\x04name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\x04name\x12\x34\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x01R\x04time\"\x9f\x02\n\x0bMemoryEvent\x12\x32\n\x04type\x18\x01 \x01(\x0e\x32\x1e.mem0stack.v1.MemoryEvent.TypeR\x04type\x12,\n\x06memory\x18\x02 \x01(\x0b\x32\x14.mem0stack.v1.MemoryR\x06memory\x12)\n\x10previous_content\x18\x03 \x01(\tR\x0fpreviousContent\x12+\n\x11superseded_memory\x18\x04 \x01(\tR\x10supersededMemory\"V\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x07\n\x03\x41\x44\x44\x10\x01\x12\n\n\x06UPDATE\x10\x02\x12\r\n\tSUPERSEDE\x10\x03\x12\n\n\x06\x44\x45LETE\x10\x04\x12\x08\n\x04NOOP\x10\x05\"\xf0\x04\n\x0eMemoryRevision\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x38\n\x05\x65vent\x18\x02 \x01(\x0e\x32\".mem0stack.v1.MemoryRevision.EventR\x05\x65vent\x12%\n\x0e\x63ontent_before\x18\x03 \x01(\tR\rcontentBefore\x12#\n\rcontent_after\x18\x04 \x01(\tR\x0c\x63ontentAfter\x12@\n\x0fmetadata_before\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructR\x0emetadataBefore\x12>\n\x0emetadata_after\x18\x06 \x01(\x0b\x32\x17.google.protobuf.StructR\rmetadataAfter\x12\x14\n\x05\x61\x63tor\x18\x07 \x01(\tR\x05\x61\x63tor\x12\x1d\n\nrequest_id\x18\x08 \x01(\tR\trequestId\x12;\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\"Q\n\x05\x45vent\x12\x15\n\x11\x45VENT_UNSPECIFIED\x10\x00\x12\n\n\x06\x43REATE\x10\x01\x12\n\n\x06UPDATE\x10\x02\x12\r\n\tSUPERSEDE\x10\x03\x12\n\n\x06\x44\x45LETE\x10\x04:w\xea\x41t\n\x1cmem0stack.dev/MemoryRevision\x12\x33users/{user}/memories/{memory}/revisions/{revision}*\x0fmemoryRevisions2\x0ememoryRevision\"R\n\x0cSearchResult\x12,\n\x06memory\x18\x01 \x01(\x0b\x32\x14.mem0stack.v1.MemoryR\x06memory\x12\x14\n\x05score\x18\x02 \x01(\x02R\x05score\"{\n\nTokenUsage\x12#\n\rprompt_tokens\x18\x01 \x01(\x03R\x0cpromptTokens\x12+\n\x11\x63ompletion_tokens\x18\x02 \x01(\x03R\x10\x63ompletionTokens\x12\x1b\n\tllm_calls\x18\x03 \x01(\x05R\x08llmCallsBEZCgithub.com/mem0stack/mem0-stack/clients/go/mem0stack/v1;mem0stackv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -62,6 +62,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MEMORY'].fields_by_name['memory_type']._serialized_options = b'\342A\001\005'
   _globals['_MEMORY'].fields_by_name['superseded_by']._loaded_options = None
   _globals['_MEMORY'].fields_by_name['superseded_by']._serialized_options = b'\342A\001\003'
+  _globals['_MEMORY'].fields_by_name['valid_time']._loaded_options = None
+  _globals['_MEMORY'].fields_by_name['valid_time']._serialized_options = b'\342A\001\001'
+  _globals['_MEMORY'].fields_by_name['invalid_time']._loaded_options = None
+  _globals['_MEMORY'].fields_by_name['invalid_time']._serialized_options = b'\342A\001\001'
   _globals['_MEMORY']._loaded_options = None
   _globals['_MEMORY']._serialized_options = b'\352AH\n\024mem0stack.dev/Memory\022\036users/{user}/memories/{memory}*\010memories2\006memory'
   _globals['_MESSAGE'].fields_by_name['role']._loaded_options = None
@@ -77,23 +81,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MEMORYREVISION']._loaded_options = None
   _globals['_MEMORYREVISION']._serialized_options = b'\352At\n\034mem0stack.dev/MemoryRevision\0223users/{user}/memories/{memory}/revisions/{revision}*\017memoryRevisions2\016memoryRevision'
   _globals['_MEMORY']._serialized_start=167
-  _globals['_MEMORY']._serialized_end=1139
-  _globals['_MEMORY_STATE']._serialized_start=930
-  _globals['_MEMORY_STATE']._serialized_end=988
-  _globals['_MEMORY_TYPE']._serialized_start=990
-  _globals['_MEMORY_TYPE']._serialized_end=1062
-  _globals['_MESSAGE']._serialized_start=1142
-  _globals['_MESSAGE']._serialized_end=1289
-  _globals['_MEMORYEVENT']._serialized_start=1292
-  _globals['_MEMORYEVENT']._serialized_end=1579
-  _globals['_MEMORYEVENT_TYPE']._serialized_start=1493
-  _globals['_MEMORYEVENT_TYPE']._serialized_end=1579
-  _globals['_MEMORYREVISION']._serialized_start=1582
-  _globals['_MEMORYREVISION']._serialized_end=2206
-  _globals['_MEMORYREVISION_EVENT']._serialized_start=2004
-  _globals['_MEMORYREVISION_EVENT']._serialized_end=2085
-  _globals['_SEARCHRESULT']._serialized_start=2208
-  _globals['_SEARCHRESULT']._serialized_end=2290
-  _globals['_TOKENUSAGE']._serialized_start=2292
-  _globals['_TOKENUSAGE']._serialized_end=2415
+  _globals['_MEMORY']._serialized_end=1273
+  _globals['_MEMORY_STATE']._serialized_start=1064
+  _globals['_MEMORY_STATE']._serialized_end=1122
+  _globals['_MEMORY_TYPE']._serialized_start=1124
+  _globals['_MEMORY_TYPE']._serialized_end=1196
+  _globals['_MESSAGE']._serialized_start=1276
+  _globals['_MESSAGE']._serialized_end=1423
+  _globals['_MEMORYEVENT']._serialized_start=1426
+  _globals['_MEMORYEVENT']._serialized_end=1713
+  _globals['_MEMORYEVENT_TYPE']._serialized_start=1627
+  _globals['_MEMORYEVENT_TYPE']._serialized_end=1713
+  _globals['_MEMORYREVISION']._serialized_start=1716
+  _globals['_MEMORYREVISION']._serialized_end=2340
+  _globals['_MEMORYREVISION_EVENT']._serialized_start=2138
+  _globals['_MEMORYREVISION_EVENT']._serialized_end=2219
+  _globals['_SEARCHRESULT']._serialized_start=2342
+  _globals['_SEARCHRESULT']._serialized_end=2424
+  _globals['_TOKENUSAGE']._serialized_start=2426
+  _globals['_TOKENUSAGE']._serialized_end=2549
 # @@protoc_insertion_point(module_scope)

@@ -106,6 +106,8 @@ class Memory(_message.Message):
     MEMORY_TYPE_FIELD_NUMBER: _builtins.int
     EVENT_TIME_FIELD_NUMBER: _builtins.int
     SUPERSEDED_BY_FIELD_NUMBER: _builtins.int
+    VALID_TIME_FIELD_NUMBER: _builtins.int
+    INVALID_TIME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """name is the resource name, `users/{user}/memories/{memory}`."""
     uid: _builtins.str
@@ -160,14 +162,31 @@ class Memory(_message.Message):
 
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
-        """expire_time, when set and past, hides the memory from get, list and
-        search unless `show_expired` is asked for.
+        """expire_time, when set and past, hides the memory from list and search
+        unless `show_expired` is asked for; the server's expiry sweeper deletes it
+        a configured retention later, announcing it as EXPIRED on the change feed.
         """
 
     @_builtins.property
     def event_time(self) -> _timestamp_pb2.Timestamp:
         """event_time is when what the memory describes happened or was said (the
         message time), as opposed to when it was stored.
+        """
+
+    @_builtins.property
+    def valid_time(self) -> _timestamp_pb2.Timestamp:
+        """valid_time is when the fact became true in the world (not when it was
+        stored): a date the conversation states, else `event_time`, else the
+        create time. Unset on create means that default.
+        """
+
+    @_builtins.property
+    def invalid_time(self) -> _timestamp_pb2.Timestamp:
+        """invalid_time is when the fact stopped being true: set to the successor's
+        `valid_time` when the memory is SUPERSEDED, or stated on create or
+        update. Unset means it is still true. Search and list leave out memories
+        whose invalid_time has passed unless asked with `include_invalid` or
+        `as_of`.
         """
 
     def __init__(
@@ -191,10 +210,12 @@ class Memory(_message.Message):
         memory_type: Global___Memory.Type.ValueType = ...,
         event_time: _timestamp_pb2.Timestamp | None = ...,
         superseded_by: _builtins.str = ...,
+        valid_time: _timestamp_pb2.Timestamp | None = ...,
+        invalid_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "event_time", b"event_time", "expire_time", b"expire_time", "metadata", b"metadata", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "event_time", b"event_time", "expire_time", b"expire_time", "invalid_time", b"invalid_time", "metadata", b"metadata", "update_time", b"update_time", "valid_time", b"valid_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "agent_id", b"agent_id", "categories", b"categories", "content", b"content", "create_time", b"create_time", "etag", b"etag", "event_time", b"event_time", "expire_time", b"expire_time", "hash", b"hash", "memory_type", b"memory_type", "metadata", b"metadata", "name", b"name", "role", b"role", "run_id", b"run_id", "state", b"state", "superseded_by", b"superseded_by", "uid", b"uid", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "agent_id", b"agent_id", "categories", b"categories", "content", b"content", "create_time", b"create_time", "etag", b"etag", "event_time", b"event_time", "expire_time", b"expire_time", "hash", b"hash", "invalid_time", b"invalid_time", "memory_type", b"memory_type", "metadata", b"metadata", "name", b"name", "role", b"role", "run_id", b"run_id", "state", b"state", "superseded_by", b"superseded_by", "uid", b"uid", "update_time", b"update_time", "valid_time", b"valid_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -296,6 +296,8 @@ class ListMemoriesRequest(_message.Message):
     FILTER_FIELD_NUMBER: _builtins.int
     ORDER_BY_FIELD_NUMBER: _builtins.int
     SHOW_EXPIRED_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
+    INCLUDE_INVALID_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """parent is the user whose memories to list, `users/{user}`."""
     page_size: _builtins.int
@@ -317,6 +319,19 @@ class ListMemoriesRequest(_message.Message):
     """
     show_expired: _builtins.bool
     """show_expired includes memories whose expire_time has passed."""
+    include_invalid: _builtins.bool
+    """include_invalid lists memories whatever their validity: SUPERSEDED ones
+    and those whose `invalid_time` has passed too.
+    """
+    @_builtins.property
+    def as_of(self) -> _timestamp_pb2.Timestamp:
+        """as_of lists what was true at that time: memories with `valid_time` at or
+        before it and `invalid_time` unset or after it, whatever their state
+        now (a memory SUPERSEDED since then is listed). Unset means now, where
+        SUPERSEDED memories are left out. Cannot be combined with
+        `include_invalid`.
+        """
+
     def __init__(
         self,
         *,
@@ -326,10 +341,12 @@ class ListMemoriesRequest(_message.Message):
         filter: _builtins.str = ...,
         order_by: _builtins.str = ...,
         show_expired: _builtins.bool = ...,
+        as_of: _timestamp_pb2.Timestamp | None = ...,
+        include_invalid: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "parent", b"parent", "show_expired", b"show_expired"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "filter", b"filter", "include_invalid", b"include_invalid", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "parent", b"parent", "show_expired", b"show_expired"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -414,6 +431,8 @@ class SearchMemoriesRequest(_message.Message):
     CONTEXT_WEIGHT_FIELD_NUMBER: _builtins.int
     CONTEXT_WINDOW_FIELD_NUMBER: _builtins.int
     NAME_WEIGHT_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
+    INCLUDE_INVALID_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """parent is the user whose memories to search, `users/{user}`."""
     query: _builtins.str
@@ -469,11 +488,19 @@ class SearchMemoriesRequest(_message.Message):
     Unset uses the server's default (0.2) in HYBRID mode and 0 in VECTOR and
     KEYWORD modes.
     """
+    include_invalid: _builtins.bool
+    """include_invalid searches memories whatever their validity, as in
+    ListMemories.
+    """
     @_builtins.property
     def query_embedding(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
         """query_embedding is a precomputed embedding of the query, used instead of
         embedding `query` on the server.
         """
+
+    @_builtins.property
+    def as_of(self) -> _timestamp_pb2.Timestamp:
+        """as_of searches what was true at that time, as in ListMemories."""
 
     def __init__(
         self,
@@ -492,10 +519,12 @@ class SearchMemoriesRequest(_message.Message):
         context_weight: _builtins.float | None = ...,
         context_window: _builtins.int | None = ...,
         name_weight: _builtins.float | None = ...,
+        as_of: _timestamp_pb2.Timestamp | None = ...,
+        include_invalid: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_context_weight", b"_context_weight", "_context_window", b"_context_window", "_keyword_weight", b"_keyword_weight", "_min_score", b"_min_score", "_name_weight", b"_name_weight", "context_weight", b"context_weight", "context_window", b"context_window", "keyword_weight", b"keyword_weight", "min_score", b"min_score", "name_weight", b"name_weight"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_context_weight", b"_context_weight", "_context_window", b"_context_window", "_keyword_weight", b"_keyword_weight", "_min_score", b"_min_score", "_name_weight", b"_name_weight", "as_of", b"as_of", "context_weight", b"context_weight", "context_window", b"context_window", "keyword_weight", b"keyword_weight", "min_score", b"min_score", "name_weight", b"name_weight"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_context_weight", b"_context_weight", "_context_window", b"_context_window", "_keyword_weight", b"_keyword_weight", "_min_score", b"_min_score", "_name_weight", b"_name_weight", "context_weight", b"context_weight", "context_window", b"context_window", "filter", b"filter", "graph_boost", b"graph_boost", "include_relations", b"include_relations", "keyword_weight", b"keyword_weight", "min_score", b"min_score", "mode", b"mode", "name_weight", b"name_weight", "parent", b"parent", "query", b"query", "query_embedding", b"query_embedding", "show_expired", b"show_expired", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_context_weight", b"_context_weight", "_context_window", b"_context_window", "_keyword_weight", b"_keyword_weight", "_min_score", b"_min_score", "_name_weight", b"_name_weight", "as_of", b"as_of", "context_weight", b"context_weight", "context_window", b"context_window", "filter", b"filter", "graph_boost", b"graph_boost", "include_invalid", b"include_invalid", "include_relations", b"include_relations", "keyword_weight", b"keyword_weight", "min_score", b"min_score", "mode", b"mode", "name_weight", b"name_weight", "parent", b"parent", "query", b"query", "query_embedding", b"query_embedding", "show_expired", b"show_expired", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__context_weight: _TypeAlias = _typing.Literal["context_weight"]  # noqa: Y015
     _WhichOneofArgType__context_weight: _TypeAlias = _typing.Literal["_context_weight", b"_context_weight"]  # noqa: Y015
@@ -572,8 +601,8 @@ class UpdateMemoryRequest(_message.Message):
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
         """update_mask lists the fields to change: `content`, `metadata`,
-        `categories`, `expire_time`, `event_time`. Empty means every one of
-        those that is set in `memory`.
+        `categories`, `expire_time`, `event_time`, `valid_time`, `invalid_time`.
+        Empty means every one of those that is set in `memory`.
         """
 
     def __init__(

@@ -28,7 +28,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from mem0stack.v1 import memory_pb2 as mem0stack_dot_v1_dot_memory__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amem0stack/v1/streams.proto\x12\x0cmem0stack.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19mem0stack/v1/memory.proto\"\x83\x02\n\x0cMemoryChange\x12\x33\n\x04type\x18\x01 \x01(\x0e\x32\x1f.mem0stack.v1.MemoryChange.TypeR\x04type\x12,\n\x06memory\x18\x02 \x01(\x0b\x32\x14.mem0stack.v1.MemoryR\x06memory\x12;\n\x0b\x63hange_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nchangeTime\"S\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x43REATED\x10\x01\x12\x0b\n\x07UPDATED\x10\x02\x12\x0e\n\nSUPERSEDED\x10\x03\x12\x0b\n\x07\x44\x45LETED\x10\x04\"\x89\x01\n\x14WatchMemoriesRequest\x12\x35\n\x06parent\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\x12\x14mem0stack.dev/MemoryR\x06parent\x12\x1c\n\x06\x66ilter\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01R\x06\x66ilter\x12\x1c\n\x06\x63ursor\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\x06\x63ursor\"\x83\x01\n\x15WatchMemoriesResponse\x12\x32\n\x06\x63hange\x18\x01 \x01(\x0b\x32\x1a.mem0stack.v1.MemoryChangeR\x06\x63hange\x12\x16\n\x06\x63ursor\x18\x02 \x01(\tR\x06\x63ursor\x12\x1e\n\ncheckpoint\x18\x03 \x01(\x08R\ncheckpoint\"\xbf\x01\n\x15\x45xportMemoriesRequest\x12\x35\n\x06parent\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\x12\x14mem0stack.dev/MemoryR\x06parent\x12\x1c\n\x06\x66ilter\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01R\x06\x66ilter\x12\x1c\n\x06\x63ursor\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\x06\x63ursor\x12\x33\n\x12include_embeddings\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x01R\x11includeEmbeddings\"|\n\x16\x45xportMemoriesResponse\x12,\n\x06memory\x18\x01 \x01(\x0b\x32\x14.mem0stack.v1.MemoryR\x06memory\x12\x16\n\x06\x63ursor\x18\x02 \x01(\tR\x06\x63ursor\x12\x1c\n\tembedding\x18\x03 \x03(\x02R\tembedding\"\xc9\x01\n\x15ImportMemoriesRequest\x12\x35\n\x06parent\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x01\xfa\x41\x16\x12\x14mem0stack.dev/MemoryR\x06parent\x12\x32\n\x06memory\x18\x02 \x01(\x0b\x32\x14.mem0stack.v1.MemoryB\x04\xe2\x41\x01\x02R\x06memory\x12!\n\tsource_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\x08sourceId\x12\"\n\tembedding\x18\x04 \x03(\x02\x42\x04\xe2\x41\x01\x01R\tembedding\"Z\n\rImportFailure\x12\x14\n\x05index\x18\x01 \x01(\x03R\x05index\x12\x1b\n\tsource_id\x18\x02 \x01(\tR\x08sourceId\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\"\x9f\x01\n\x16ImportMemoriesResponse\x12\x1a\n\x08imported\x18\x01 \x01(\x03R\x08imported\x12\x18\n\x07skipped\x18\x02 \x01(\x03R\x07skipped\x12\x16\n\x06\x66\x61iled\x18\x03 \x01(\x03R\x06\x66\x61iled\x12\x37\n\x08\x66\x61ilures\x18\x04 \x03(\x0b\x32\x1b.mem0stack.v1.ImportFailureR\x08\x66\x61iluresBEZCgithub.com/mem0stack/mem0-stack/clients/go/mem0stack/v1;mem0stackv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amem0stack/v1/streams.proto\x12\x0cmem0stack.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19mem0stack/v1/memory.proto\"\x90\x02\n\x0cMemoryChange\x12\x33\n\x04type\x18\x01 \x01(\x0e\x32\x1f.mem0stack.v1.MemoryChange.TypeR\x04type\x12,\n\x06memory\x18\x02 \x01(\x0b\x32\x14.mem0stack.v1.MemoryR\x06memory\x12;\n\x0b\x63hange_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nchangeTime\"`\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x43REATED\x10\x01\x12\x0b\n\x07UPDATED\x10\x02\x12\x0e\n\nSUPERSEDED\x10\x03\x12\x0b\n\x07\x44\x45LETED\x10\x04\x12\x0b\n\x07\x45XPIRED\x10\x05\"\x89\x01\n\x14WatchMemoriesRequest\x12\x35\n\x06parent\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\x12\x14mem0stack.dev/MemoryR\x06parent\x12\x1c\n\x06\x66ilter\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01R\x06\x66ilter\x12\x1c\n\x06\x63ursor\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\x06\x63ursor\"\x83\x01\n\x15WatchMemoriesResponse\x12\x32\n\x06\x63hange\x18\x01 \x01(\x0b\x32\x1a.mem0stack.v1.MemoryChangeR\x06\x63hange\x12\x16\n\x06\x63ursor\x18\x02 \x01(\tR\x06\x63ursor\x12\x1e\n\ncheckpoint\x18\x03 \x01(\x08R\ncheckpoint\"\xbf\x01\n\x15\x45xportMemoriesRequest\x12\x35\n\x06parent\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\x12\x14mem0stack.dev/MemoryR\x06parent\x12\x1c\n\x06\x66ilter\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01R\x06\x66ilter\x12\x1c\n\x06\x63ursor\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\x06\x63ursor\x12\x33\n\x12include_embeddings\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x01R\x11includeEmbeddings\"|\n\x16\x45xportMemoriesResponse\x12,\n\x06memory\x18\x01 \x01(\x0b\x32\x14.mem0stack.v1.MemoryR\x06memory\x12\x16\n\x06\x63ursor\x18\x02 \x01(\tR\x06\x63ursor\x12\x1c\n\tembedding\x18\x03 \x03(\x02R\tembedding\"\xc9\x01\n\x15ImportMemoriesRequest\x12\x35\n\x06parent\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x01\xfa\x41\x16\x12\x14mem0stack.dev/MemoryR\x06parent\x12\x32\n\x06memory\x18\x02 \x01(\x0b\x32\x14.mem0stack.v1.MemoryB\x04\xe2\x41\x01\x02R\x06memory\x12!\n\tsource_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01R\x08sourceId\x12\"\n\tembedding\x18\x04 \x03(\x02\x42\x04\xe2\x41\x01\x01R\tembedding\"Z\n\rImportFailure\x12\x14\n\x05index\x18\x01 \x01(\x03R\x05index\x12\x1b\n\tsource_id\x18\x02 \x01(\tR\x08sourceId\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\"\x9f\x01\n\x16ImportMemoriesResponse\x12\x1a\n\x08imported\x18\x01 \x01(\x03R\x08imported\x12\x18\n\x07skipped\x18\x02 \x01(\x03R\x07skipped\x12\x16\n\x06\x66\x61iled\x18\x03 \x01(\x03R\x06\x66\x61iled\x12\x37\n\x08\x66\x61ilures\x18\x04 \x03(\x0b\x32\x1b.mem0stack.v1.ImportFailureR\x08\x66\x61iluresBEZCgithub.com/mem0stack/mem0-stack/clients/go/mem0stack/v1;mem0stackv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -59,21 +59,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_IMPORTMEMORIESREQUEST'].fields_by_name['embedding']._loaded_options = None
   _globals['_IMPORTMEMORIESREQUEST'].fields_by_name['embedding']._serialized_options = b'\342A\001\001'
   _globals['_MEMORYCHANGE']._serialized_start=165
-  _globals['_MEMORYCHANGE']._serialized_end=424
+  _globals['_MEMORYCHANGE']._serialized_end=437
   _globals['_MEMORYCHANGE_TYPE']._serialized_start=341
-  _globals['_MEMORYCHANGE_TYPE']._serialized_end=424
-  _globals['_WATCHMEMORIESREQUEST']._serialized_start=427
-  _globals['_WATCHMEMORIESREQUEST']._serialized_end=564
-  _globals['_WATCHMEMORIESRESPONSE']._serialized_start=567
-  _globals['_WATCHMEMORIESRESPONSE']._serialized_end=698
-  _globals['_EXPORTMEMORIESREQUEST']._serialized_start=701
-  _globals['_EXPORTMEMORIESREQUEST']._serialized_end=892
-  _globals['_EXPORTMEMORIESRESPONSE']._serialized_start=894
-  _globals['_EXPORTMEMORIESRESPONSE']._serialized_end=1018
-  _globals['_IMPORTMEMORIESREQUEST']._serialized_start=1021
-  _globals['_IMPORTMEMORIESREQUEST']._serialized_end=1222
-  _globals['_IMPORTFAILURE']._serialized_start=1224
-  _globals['_IMPORTFAILURE']._serialized_end=1314
-  _globals['_IMPORTMEMORIESRESPONSE']._serialized_start=1317
-  _globals['_IMPORTMEMORIESRESPONSE']._serialized_end=1476
+  _globals['_MEMORYCHANGE_TYPE']._serialized_end=437
+  _globals['_WATCHMEMORIESREQUEST']._serialized_start=440
+  _globals['_WATCHMEMORIESREQUEST']._serialized_end=577
+  _globals['_WATCHMEMORIESRESPONSE']._serialized_start=580
+  _globals['_WATCHMEMORIESRESPONSE']._serialized_end=711
+  _globals['_EXPORTMEMORIESREQUEST']._serialized_start=714
+  _globals['_EXPORTMEMORIESREQUEST']._serialized_end=905
+  _globals['_EXPORTMEMORIESRESPONSE']._serialized_start=907
+  _globals['_EXPORTMEMORIESRESPONSE']._serialized_end=1031
+  _globals['_IMPORTMEMORIESREQUEST']._serialized_start=1034
+  _globals['_IMPORTMEMORIESREQUEST']._serialized_end=1235
+  _globals['_IMPORTFAILURE']._serialized_start=1237
+  _globals['_IMPORTFAILURE']._serialized_end=1327
+  _globals['_IMPORTMEMORIESRESPONSE']._serialized_start=1330
+  _globals['_IMPORTMEMORIESRESPONSE']._serialized_end=1489
 # @@protoc_insertion_point(module_scope)

@@ -43,6 +43,11 @@ class MemoryChange(_message.Message):
         """SUPERSEDED is a memory being replaced by a newer, contradicting one."""
         DELETED: MemoryChange._Type.ValueType  # 4
         """DELETED is a memory being deleted; `memory` is its last state."""
+        EXPIRED: MemoryChange._Type.ValueType  # 5
+        """EXPIRED is a memory past its `expire_time` being removed by the
+        server's expiry sweeper (the configured retention after that time);
+        `memory` is its last state.
+        """
 
     class Type(_Type, metaclass=_TypeEnumTypeWrapper):
         """Type is the kind of change."""
@@ -57,6 +62,11 @@ class MemoryChange(_message.Message):
     """SUPERSEDED is a memory being replaced by a newer, contradicting one."""
     DELETED: MemoryChange.Type.ValueType  # 4
     """DELETED is a memory being deleted; `memory` is its last state."""
+    EXPIRED: MemoryChange.Type.ValueType  # 5
+    """EXPIRED is a memory past its `expire_time` being removed by the
+    server's expiry sweeper (the configured retention after that time);
+    `memory` is its last state.
+    """
 
     TYPE_FIELD_NUMBER: _builtins.int
     MEMORY_FIELD_NUMBER: _builtins.int

@@ -49,8 +49,8 @@ class Webhook(_message.Message):
         DELETED: Webhook._EventType.ValueType  # 4
         """DELETED is a memory being deleted."""
         EXPIRED: Webhook._EventType.ValueType  # 5
-        """EXPIRED is a memory reaching its expire_time (once the server's
-        change feed records expiry).
+        """EXPIRED is an expired memory being removed by the expiry sweeper (the
+        server's retention after its expire_time).
         """
 
     class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper):
@@ -69,8 +69,8 @@ class Webhook(_message.Message):
     DELETED: Webhook.EventType.ValueType  # 4
     """DELETED is a memory being deleted."""
     EXPIRED: Webhook.EventType.ValueType  # 5
-    """EXPIRED is a memory reaching its expire_time (once the server's
-    change feed records expiry).
+    """EXPIRED is an expired memory being removed by the expiry sweeper (the
+    server's retention after its expire_time).
     """
 
     NAME_FIELD_NUMBER: _builtins.int

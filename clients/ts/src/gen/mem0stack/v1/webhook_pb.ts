@@ -139,8 +139,8 @@ export enum Webhook_EventType {
   DELETED = 4,
 
   /**
-   * EXPIRED is a memory reaching its expire_time (once the server's
-   * change feed records expiry).
+   * EXPIRED is an expired memory being removed by the expiry sweeper (the
+   * server's retention after its expire_time).
    *
    * @generated from enum value: EXPIRED = 5;
    */
