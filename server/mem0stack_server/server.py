@@ -8,7 +8,7 @@ import ipaddress
 import logging
 import signal
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import grpc
@@ -19,6 +19,8 @@ from opentelemetry.instrumentation.grpc import filters as otel_filters
 from prometheus_client import start_http_server
 
 from mem0stack.v1 import (
+    admin_service_pb2,
+    admin_service_pb2_grpc,
     graph_service_pb2,
     graph_service_pb2_grpc,
     memory_service_pb2,
@@ -28,6 +30,7 @@ from mem0stack.v1 import (
 )
 from mem0stack_server.app.access_log import AccessLog
 from mem0stack_server.app.adding import AddMemories, MemoryAdder
+from mem0stack_server.app.api_keys import ApiKeys
 from mem0stack_server.app.embedding import Embeddings
 from mem0stack_server.app.erasure import Erasure
 from mem0stack_server.app.graph import GraphMemory, queue_extraction
@@ -36,6 +39,9 @@ from mem0stack_server.app.inference.pipeline import InferencePipeline
 from mem0stack_server.app.memories import Memories
 from mem0stack_server.app.operations import Operations
 from mem0stack_server.app.search import Search
+from mem0stack_server.app.server_status import ServerFacts, ServerStatus
+from mem0stack_server.app.usage import UsageMeter
+from mem0stack_server.app.users import Users
 from mem0stack_server.app.webhook_delivery import DeliverySettings, WebhookWorker
 from mem0stack_server.app.webhooks import Webhooks
 from mem0stack_server.auth.authenticator import Authenticator
@@ -61,7 +67,9 @@ from mem0stack_server.store.operations import OperationStore
 from mem0stack_server.store.platform import PlatformStore
 from mem0stack_server.store.stats import read_stats
 from mem0stack_server.store.token_secret import token_secret
+from mem0stack_server.store.usage import UsageStore
 from mem0stack_server.store.webhooks import WebhookStore
+from mem0stack_server.transport.admin_servicer import AdminServicer
 from mem0stack_server.transport.graph_servicer import GraphServicer
 from mem0stack_server.transport.interceptors import (
     AuditInterceptor,
@@ -81,6 +89,7 @@ log = logging.getLogger("mem0stack.server")
 SERVICE_NAME = memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"].full_name
 GRAPH_SERVICE_NAME = graph_service_pb2.DESCRIPTOR.services_by_name["GraphService"].full_name
 WEBHOOK_SERVICE_NAME = webhook_service_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name
+ADMIN_SERVICE_NAME = admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
 
 
 # Health probes would drown real traces, and a span per hours-long server stream says
@@ -153,6 +162,7 @@ class RunningServer:
     platform: PlatformServer | None = None
     webhooks: WebhookWorker | None = None
     access_log: AccessLog | None = None
+    usage: UsageMeter | None = None
 
     async def stop(self) -> None:
         """Drain: report NOT_SERVING, let calls in flight finish, then close resources.
@@ -177,6 +187,8 @@ class RunningServer:
             await self.webhooks.stop()
         if self.access_log is not None:
             await self.access_log.stop()  # after the calls: every one is written
+        if self.usage is not None:
+            await self.usage.stop()
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
@@ -235,17 +247,22 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
         log.info("API keys required on every call (auth=%s)", settings.auth)
 
     # The composition root: every part is built whole here, in dependency order.
+    started = datetime.now(UTC)
+    usage = UsageMeter(UsageStore(pool, timeout_s=settings.db_timeout_s))
+    usage.start()
     store = MemoryStore(pool, timeout_s=settings.db_timeout_s)
     embeddings = Embeddings(embedder)
     idempotency = Idempotency(store)
     graph: GraphMemory | None = None
     if settings.neo4j_uri:
-        graph = GraphMemory(settings, dsn, pool, embedder.dimension, embeddings.documents, llm)
+        graph = GraphMemory(
+            settings, dsn, pool, embedder.dimension, embeddings.documents, llm, usage=usage
+        )
         await graph.start()
     pipeline = None
     if llm is not None:
         hook = queue_extraction if graph is not None else None
-        pipeline = InferencePipeline(settings, store, embeddings.documents, llm, hook)
+        pipeline = InferencePipeline(settings, store, embeddings.documents, llm, hook, usage=usage)
     adder = MemoryAdder(settings, store, embeddings, pipeline)
     operations = Operations(
         settings, OperationStore(pool, timeout_s=settings.db_timeout_s), adder.run
@@ -271,7 +288,7 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
     listener = FeedListener(dsn)
     await listener.start()
     memories = Memories(settings, store, embeddings, idempotency)
-    search = Search(settings, store, embeddings, graph.service if graph else None)
+    search = Search(settings, store, embeddings, graph.service if graph else None, usage=usage)
     add = AddMemories(adder, operations, idempotency)
     servicer = MemoryServicer(
         settings,
@@ -292,6 +309,27 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
     webhook_service_pb2_grpc.add_WebhookServiceServicer_to_server(
         WebhookServicer(Webhooks(webhook_store)), server
     )
+    erasure = Erasure(pool, embeddings)
+    admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
+        AdminServicer(
+            ApiKeys(key_store),
+            Users(UsageStore(pool, timeout_s=settings.db_timeout_s)),
+            erasure,
+            ServerStatus(
+                ServerFacts(
+                    version=_version(),
+                    embedder_model=embedder.model,
+                    embedding_dimension=embedder.dimension,
+                    llm_model=settings.llm_model or "" if llm is not None else "",
+                    graph_enabled=graph is not None,
+                    start_time=started,
+                ),
+                pool,
+                authenticator,
+            ),
+        ),
+        server,
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -299,6 +337,7 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
             SERVICE_NAME,
             GRAPH_SERVICE_NAME,
             WEBHOOK_SERVICE_NAME,
+            ADMIN_SERVICE_NAME,
             health.SERVICE_NAME,
             reflection.SERVICE_NAME,
         ),
@@ -318,14 +357,14 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
             search=search,
             add=add,
             operations=operations,
-            erasure=Erasure(pool, embeddings),
+            erasure=erasure,
             store=PlatformStore(pool, timeout_s=settings.db_timeout_s),
             max_batch_items=settings.max_batch_items,
         ),
         settings,
         host,
     )
-    for service in ("", SERVICE_NAME, GRAPH_SERVICE_NAME, WEBHOOK_SERVICE_NAME):
+    for service in ("", SERVICE_NAME, GRAPH_SERVICE_NAME, WEBHOOK_SERVICE_NAME, ADMIN_SERVICE_NAME):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     metrics.SERVING.set(1)
     tls = "off" if credentials is None else "mutual" if settings.tls_client_ca_file else "on"
@@ -368,6 +407,7 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
         platform,
         webhook_worker,
         access_log,
+        usage,
     )
 
 

@@ -19,6 +19,7 @@ from mem0stack.v1 import memory_pb2
 from mem0stack.v1 import memory_service_pb2 as svc
 from mem0stack_server.app.embedding import Embeddings
 from mem0stack_server.app.graph.service import GraphService, graph_disabled
+from mem0stack_server.app.usage import UsageMeter
 from mem0stack_server.config import Settings
 from mem0stack_server.domain.convert import memory_from_row
 from mem0stack_server.domain.errors import Reason, invalid
@@ -44,8 +45,11 @@ class Search:
         store: MemoryStore,
         embeddings: Embeddings,
         graph: GraphService | None,
+        *,
+        usage: UsageMeter | None = None,
     ) -> None:
         self.settings = settings
+        self.usage = usage
         self.store = store
         self.embeddings = embeddings
         self.graph = graph
@@ -59,6 +63,8 @@ class Search:
         if mode not in svc.SearchMemoriesRequest.Mode.values():
             raise invalid(Reason.INVALID_ARGUMENT, "mode", f"unknown search mode {mode}")
         start = time.perf_counter()
+        if self.usage is not None:
+            self.usage.searched(user_id)
         try:
             return await self._search(user_id, req, mode)
         finally:

@@ -118,6 +118,7 @@ class Authenticator:
                 Reason.API_KEY_INVALID, "the API key is unknown, malformed or revoked"
             )
         principal = Principal(key_id=row["id"], role=row["role"], users=frozenset(row["users"]))
+        await self.key_store.touch(row["id"])  # once per cache window: last_use_time
         if len(self._verified) > 10_000:
             self._verified.clear()
         self._verified[token] = (principal, now + self.cache_s)

@@ -373,7 +373,7 @@ def keys_list(as_json: bool, data_dir: Path | None, database_url: str | None) ->
       mem0stack keys list --json | jq -r '.[] | select(.revoke_time == null) | .id'
     """
     settings = _keys_settings(data_dir, database_url)
-    records = key_records(_with_keys(settings, lambda store: store.list()))
+    records = key_records(_with_keys(settings, lambda store: store.all()))
     if as_json:
         click.echo(json.dumps(records, indent=2, ensure_ascii=False))
         return

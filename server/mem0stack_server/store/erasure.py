@@ -26,6 +26,7 @@ ERASE: dict[str, str] = {
     "graph_sources": "DELETE FROM graph_sources WHERE user_id = $1",
     "webhook_deliveries": "DELETE FROM webhook_deliveries WHERE user_id = $1",
     "webhooks": "DELETE FROM webhooks WHERE scope_user = $1",
+    "usage_daily": "DELETE FROM usage_daily WHERE user_id = $1",
 }
 
 #: Tables with a user column that an erasure leaves, and why.

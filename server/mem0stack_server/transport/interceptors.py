@@ -412,6 +412,8 @@ AUDITED: dict[str, tuple[str, str]] = {
     "/mem0stack.v1.GraphService/ListEntities": ("graph", "parent"),
     "/mem0stack.v1.GraphService/GetEntity": ("graph", "name"),
     "/mem0stack.v1.GraphService/ListRelations": ("graph", "parent"),
+    "/mem0stack.v1.AdminService/GetUserUsage": ("usage", "name"),
+    "/mem0stack.v1.AdminService/EraseUser": ("erase", "name"),
 }
 
 

@@ -149,6 +149,12 @@ const (
 	// server allows each key (MEM0STACK_RATE_LIMIT_RPS); retry after RetryInfo,
 	// e.g. metadata {limit_rps: "50"}.
 	ErrorReason_RATE_LIMITED ErrorReason = 37
+	// NOT_FOUND: no API key has this id, e.g. metadata {name:
+	// "apiKeys/3f9a1c0b7d2e"}.
+	ErrorReason_API_KEY_NOT_FOUND ErrorReason = 38
+	// FAILED_PRECONDITION: the API key is revoked already, e.g. metadata
+	// {name: "apiKeys/3f9a1c0b7d2e"}.
+	ErrorReason_API_KEY_REVOKED ErrorReason = 39
 )
 
 // Enum value maps for ErrorReason.
@@ -192,6 +198,8 @@ var (
 		35: "WEBHOOK_NOT_FOUND",
 		36: "INVALID_WEBHOOK_URL",
 		37: "RATE_LIMITED",
+		38: "API_KEY_NOT_FOUND",
+		39: "API_KEY_REVOKED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED": 0,
@@ -232,6 +240,8 @@ var (
 		"WEBHOOK_NOT_FOUND":        35,
 		"INVALID_WEBHOOK_URL":      36,
 		"RATE_LIMITED":             37,
+		"API_KEY_NOT_FOUND":        38,
+		"API_KEY_REVOKED":          39,
 	}
 )
 
@@ -266,7 +276,7 @@ var File_mem0stack_v1_errors_proto protoreflect.FileDescriptor
 
 const file_mem0stack_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x19mem0stack/v1/errors.proto\x12\fmem0stack.v1*\xdf\x06\n" +
+	"\x19mem0stack/v1/errors.proto\x12\fmem0stack.v1*\x8b\a\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10INVALID_ARGUMENT\x10\x01\x12\x10\n" +
@@ -306,7 +316,9 @@ const file_mem0stack_v1_errors_proto_rawDesc = "" +
 	"\x10ENTITY_NOT_FOUND\x10\"\x12\x15\n" +
 	"\x11WEBHOOK_NOT_FOUND\x10#\x12\x17\n" +
 	"\x13INVALID_WEBHOOK_URL\x10$\x12\x10\n" +
-	"\fRATE_LIMITED\x10%BEZCgithub.com/mem0stack/mem0-stack/clients/go/mem0stack/v1;mem0stackv1b\x06proto3"
+	"\fRATE_LIMITED\x10%\x12\x15\n" +
+	"\x11API_KEY_NOT_FOUND\x10&\x12\x13\n" +
+	"\x0fAPI_KEY_REVOKED\x10'BEZCgithub.com/mem0stack/mem0-stack/clients/go/mem0stack/v1;mem0stackv1b\x06proto3"
 
 var (
 	file_mem0stack_v1_errors_proto_rawDescOnce sync.Once

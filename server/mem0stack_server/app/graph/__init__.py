@@ -22,6 +22,7 @@ from mem0stack_server.app.graph.service import GraphService, graph_disabled
 from mem0stack_server.app.graph.worker import GraphWorker
 from mem0stack_server.app.inference import prompts as core_prompts
 from mem0stack_server.app.inference.extraction import Turn
+from mem0stack_server.app.usage import UsageMeter
 from mem0stack_server.config import Settings
 from mem0stack_server.llm import LLMClient
 from mem0stack_server.store.graph import (
@@ -64,12 +65,14 @@ class GraphMemory:
         dimension: int,
         embed: Callable[[list[str]], Awaitable[np.ndarray]],
         llm: LLMClient | None,
+        *,
+        usage: UsageMeter | None = None,
     ) -> None:
         self.store = graph_store(settings, dimension)
         owner = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self.outbox = OutboxStore(pool, owner)
         self.service = GraphService(settings, self.store, self.outbox)
-        self.worker = GraphWorker(settings, dsn, self.outbox, self.store, embed, llm)
+        self.worker = GraphWorker(settings, dsn, self.outbox, self.store, embed, llm, usage=usage)
 
     async def start(self) -> None:
         """Create the schema if Neo4j is up (else later, when it is), start the worker."""

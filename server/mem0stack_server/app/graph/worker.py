@@ -23,6 +23,7 @@ import asyncpg
 import numpy as np
 
 from mem0stack_server.app.graph import extraction as graph_llm
+from mem0stack_server.app.usage import UsageMeter
 from mem0stack_server.config import Settings
 from mem0stack_server.domain.graph.model import (
     USER,
@@ -54,9 +55,12 @@ class GraphWorker:
         graph: GraphStore,
         embed: Embed,
         llm: LLMClient | None,
+        *,
+        usage: UsageMeter | None = None,
     ) -> None:
         self.settings = settings
         self.dsn = dsn
+        self.usage = usage
         self.outbox = outbox
         self.graph = graph
         self.embed = embed
@@ -180,9 +184,13 @@ class GraphWorker:
             if self.llm is None:
                 raise LLMUnavailableError("no LLM is configured on this server", retry_after_s=60)
             usage = Usage()
-            found = await graph_llm.extract_graph(
-                self.llm, usage, payload["transcript"], [m.content for m in memories]
-            )
+            try:
+                found = await graph_llm.extract_graph(
+                    self.llm, usage, payload["transcript"], [m.content for m in memories]
+                )
+            finally:
+                if self.usage is not None:
+                    self.usage.used_llm(job.user_id, usage)
             payload["extraction"] = _extraction_to_json(found)
             await self.outbox.save_payload(job, payload)
         if not found.relations and not found.entities:

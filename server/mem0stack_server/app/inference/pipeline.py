@@ -39,6 +39,7 @@ from mem0stack_server.app.inference.extraction import (
     summarize_run,
 )
 from mem0stack_server.app.inference.reconcile import ADD, DELETE, NOOP, SUPERSEDE, UPDATE, Decision
+from mem0stack_server.app.usage import UsageMeter
 from mem0stack_server.config import Settings
 from mem0stack_server.domain.convert import content_hash, memory_from_row
 from mem0stack_server.domain.errors import Code, DomainError, Reason, unavailable
@@ -101,6 +102,8 @@ class InferencePipeline:
         embed: Embed,
         llm: LLMClient,
         graph_hook: GraphHook | None = None,
+        *,
+        usage: UsageMeter | None = None,
     ) -> None:
         """``graph_hook`` queues the graph update of each call (when graph memory is on)."""
         self.settings = settings
@@ -108,6 +111,7 @@ class InferencePipeline:
         self.embed = embed
         self.llm = llm
         self.graph_hook = graph_hook
+        self.usage = usage
 
     async def run(
         self,
@@ -135,6 +139,9 @@ class InferencePipeline:
                 completion_tokens=str(usage.completion_tokens),
                 llm_calls=str(usage.calls),
             ) from exc
+        finally:
+            if self.usage is not None:  # tokens are spent whether or not the call succeeds
+                self.usage.used_llm(user_id, usage)
 
     async def _run(
         self,

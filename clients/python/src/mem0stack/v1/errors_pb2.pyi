@@ -167,6 +167,14 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     server allows each key (MEM0STACK_RATE_LIMIT_RPS); retry after RetryInfo,
     e.g. metadata {limit_rps: "50"}.
     """
+    API_KEY_NOT_FOUND: _ErrorReason.ValueType  # 38
+    """NOT_FOUND: no API key has this id, e.g. metadata {name:
+    "apiKeys/3f9a1c0b7d2e"}.
+    """
+    API_KEY_REVOKED: _ErrorReason.ValueType  # 39
+    """FAILED_PRECONDITION: the API key is revoked already, e.g. metadata
+    {name: "apiKeys/3f9a1c0b7d2e"}.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the machine-readable cause of an error.
@@ -323,5 +331,13 @@ RATE_LIMITED: ErrorReason.ValueType  # 37
 """RESOURCE_EXHAUSTED: the API key sent more requests per second than the
 server allows each key (MEM0STACK_RATE_LIMIT_RPS); retry after RetryInfo,
 e.g. metadata {limit_rps: "50"}.
+"""
+API_KEY_NOT_FOUND: ErrorReason.ValueType  # 38
+"""NOT_FOUND: no API key has this id, e.g. metadata {name:
+"apiKeys/3f9a1c0b7d2e"}.
+"""
+API_KEY_REVOKED: ErrorReason.ValueType  # 39
+"""FAILED_PRECONDITION: the API key is revoked already, e.g. metadata
+{name: "apiKeys/3f9a1c0b7d2e"}.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
