@@ -48,13 +48,14 @@ lint-clients: setup clients-tools ## ruff + mypy --strict (Python client), gofmt
 	cd clients/ts && npx --no-install tsc -p tsconfig.json --noEmit
 
 # Each runs its tests, then its example, against one server started for them (and the TLS
-# tests against a second one with mutual TLS).
+# tests against a second one with mutual TLS, the AdminService tests against a third that
+# requires keys).
 test-clients-go: setup ## Go client tests (go test) and example against a server started for them
-	$(BIN)/python tests/support/run_server_for.py --tls --cwd clients/go -- sh -c \
+	$(BIN)/python tests/support/run_server_for.py --tls --admin --cwd clients/go -- sh -c \
 	  '$(GO) test -count=1 ./... && MEM0STACK_TARGET=$$MEM0STACK_TEST_TARGET $(GO) run ./examples/quickstart'
 
 
 test-clients-ts: setup clients-tools ## TypeScript client tests (node --test) and example against a server started for them
 	cd clients/ts && npx --no-install tsc -p tsconfig.json
-	$(BIN)/python tests/support/run_server_for.py --tls --cwd clients/ts -- sh -c \
+	$(BIN)/python tests/support/run_server_for.py --tls --admin --cwd clients/ts -- sh -c \
 	  'node --test dist/test/*.test.js && MEM0STACK_TARGET=$$MEM0STACK_TEST_TARGET node dist/examples/quickstart.js'

@@ -12,25 +12,37 @@ With ``--tls`` a second server on the same database serves mutual TLS, from a CA
 certificates made for the run: ``MEM0STACK_TEST_TLS_TARGET`` is its ``host:port``,
 ``MEM0STACK_TEST_CA_FILE`` the CA, ``MEM0STACK_TEST_CLIENT_CERT`` and
 ``MEM0STACK_TEST_CLIENT_KEY`` a client certificate it accepts (PEM files).
+
+With ``--admin`` a third server, on a database of its own on the same PostgreSQL, requires
+API keys (``MEM0STACK_AUTH=keys``) and has one admin key, made by ``mem0stack keys create
+--admin`` as an operator would: ``MEM0STACK_TEST_ADMIN_TARGET`` is its ``host:port`` and
+``MEM0STACK_TEST_ADMIN_KEY`` the key, for the AdminService tests. They cannot use the
+development-mode server: the first key created there would end development mode for it and
+for every other test still running against it.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import grpc
 
 # Run as a script or a module, from anywhere: the repository root must be importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.support.certs import CertificateAuthority
+from tests.support.keys import create_key
 from tests.support.servers import ServerProcess, free_port
 
 
@@ -73,6 +85,26 @@ def mtls_server(dsn: str) -> Iterator[dict[str, str]]:
 
 
 @contextmanager
+def admin_server(dsn: str) -> Iterator[dict[str, str]]:
+    """A server that requires keys, on a new database beside ``dsn``; the test environment."""
+    name = f"clients_admin_{uuid.uuid4().hex[:12]}"
+
+    async def create_database() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create_database())
+    own = urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
+    key = create_key(own, "--admin", "--label", "client tests")
+    process = ServerProcess(database_url=own, port=free_port(), env={"MEM0STACK_AUTH": "keys"})
+    with running(process):
+        yield {"MEM0STACK_TEST_ADMIN_TARGET": process.target, "MEM0STACK_TEST_ADMIN_KEY": key}
+
+
+@contextmanager
 def dev_server() -> Iterator[ServerProcess]:
     """A development-mode server on its own PostgreSQL, stopped on exit."""
     external = os.environ.get("MEM0STACK_TEST_DATABASE_URL")
@@ -101,6 +133,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--tls", action="store_true", help="Also start a server with mutual TLS (see above)."
     )
+    parser.add_argument(
+        "--admin",
+        action="store_true",
+        help="Also start a server that requires keys, with an admin key (see above).",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARG...]")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -111,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = {**os.environ, "MEM0STACK_TEST_TARGET": server.target}
         if args.tls:
             env.update(stack.enter_context(mtls_server(server.database_url)))
+        if args.admin:
+            env.update(stack.enter_context(admin_server(server.database_url)))
         return subprocess.call(command, env=env, cwd=args.cwd)
 
 

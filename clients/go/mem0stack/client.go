@@ -21,15 +21,18 @@ import (
 // Client is a connection to a mem0-stack server. It is safe for concurrent use.
 //
 // Every RPC of every service of mem0stack.v1 is a method of Client: it embeds the generated
-// v1.MemoryServiceClient, v1.GraphServiceClient and v1.WebhookServiceClient, so
-// client.ListMemories(ctx, req), client.ListEntities(ctx, req) and client.CreateWebhook(ctx,
-// req) work, with the client's deadline, API key and retries
-// applied. The helpers (Create, Add, Search, List, WaitOperation, Entities, ...) build the
-// requests.
+// v1.MemoryServiceClient, v1.GraphServiceClient, v1.WebhookServiceClient and
+// v1.AdminServiceClient, so client.ListMemories(ctx, req), client.ListEntities(ctx, req),
+// client.CreateWebhook(ctx, req) and client.CreateApiKey(ctx, req) work, with the client's
+// deadline, API key and retries applied. The helpers (Create, Add, Search, List,
+// WaitOperation, Entities, APIKeys, Users, ...) build the requests.
 type Client struct {
 	v1.MemoryServiceClient
 	v1.GraphServiceClient
 	v1.WebhookServiceClient
+	// AdminService's methods need an admin key (or a server in development mode); a user
+	// key gets PERMISSION_DENIED.
+	v1.AdminServiceClient
 	conn *grpc.ClientConn
 	opts options
 }
@@ -72,6 +75,7 @@ func New(target string, opts ...Option) (*Client, error) {
 	c.MemoryServiceClient = v1.NewMemoryServiceClient(conn)
 	c.GraphServiceClient = v1.NewGraphServiceClient(conn)
 	c.WebhookServiceClient = v1.NewWebhookServiceClient(conn)
+	c.AdminServiceClient = v1.NewAdminServiceClient(conn)
 	return c, nil
 }
 

@@ -94,7 +94,7 @@ func TestTheProtoHasTheServicesTheClientKnows(t *testing.T) {
 			names = append(names, string(s.Methods().Get(i).Name()))
 		}
 	}
-	for _, want := range []string{"mem0stack.v1.MemoryService", "mem0stack.v1.GraphService", "GetOperation", "ListEntities", "ImportMemories"} {
+	for _, want := range []string{"mem0stack.v1.MemoryService", "mem0stack.v1.GraphService", "mem0stack.v1.AdminService", "GetOperation", "ListEntities", "ImportMemories", "CreateApiKey"} {
 		if !slices.Contains(names, want) {
 			t.Fatalf("%s not found among %v", want, names)
 		}
@@ -119,6 +119,9 @@ func TestAMissingMethodIsFound(t *testing.T) {
 	}
 	for _, method := range []string{"CreateWebhook", "GetWebhook", "ListWebhooks", "UpdateWebhook", "DeleteWebhook", "ListWebhookDeliveries"} {
 		want = append(want, "*mem0stack_test.memoryOnly."+method+" for mem0stack.v1.WebhookService."+method+": missing")
+	}
+	for _, method := range []string{"CreateApiKey", "GetApiKey", "ListApiKeys", "RevokeApiKey", "ListUsers", "GetUserUsage", "EraseUser", "GetServerStatus"} {
+		want = append(want, "*mem0stack_test.memoryOnly."+method+" for mem0stack.v1.AdminService."+method+": missing")
 	}
 	slices.Sort(found)
 	slices.Sort(want)

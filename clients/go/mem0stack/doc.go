@@ -5,10 +5,11 @@
 // github.com/mem0stack/mem0-stack/clients/go/mem0stack/v1 (imported here as v1). This
 // package adds what every caller would otherwise write: a connection built from a target,
 // an API key and TLS options; a default deadline on every call; retries with backoff for
-// UNAVAILABLE; request ids on creating calls so that retries are safe; every RPC of
-// MemoryService and GraphService as a method of Client; helpers for the common calls with
-// pagination iterators (memories, revisions, graph entities and relations) and a wait for
-// background operations; and errors whose ErrorInfo reason is a typed v1.ErrorReason.
+// UNAVAILABLE; request ids on creating calls so that retries are safe; every RPC of every
+// service (MemoryService, GraphService, WebhookService, AdminService) as a method of Client;
+// helpers for the common calls with pagination iterators (memories, revisions, graph
+// entities and relations, API keys, users) and a wait for background operations; and errors
+// whose ErrorInfo reason is a typed v1.ErrorReason.
 //
 //	client, err := mem0stack.New("localhost:50051", mem0stack.WithAPIKey(key))
 //	if err != nil { ... }
