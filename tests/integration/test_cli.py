@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,7 +23,7 @@ from click.testing import CliRunner
 from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc, streams_pb2
 from mem0stack_server.cli import main
 from mem0stack_server.cli.transfer import Connection, import_memories
-from tests.support.servers import REPO, ServerProcess
+from tests.support.servers import REPO, ServerProcess, free_port
 
 # Nothing from the environment the tests run in may choose a database, server or key.
 _CLI_ENV = {
@@ -70,7 +71,15 @@ def test_keys_list_json_has_every_field_and_no_secret(make_database) -> None:  #
     by_id = {r["id"]: r for r in records}
     assert set(by_id) == {user_key.split("_")[1], admin_id}
     for record in records:
-        assert set(record) == {"id", "role", "users", "label", "create_time", "revoke_time"}
+        assert set(record) == {
+            "id",
+            "role",
+            "users",
+            "label",
+            "create_time",
+            "last_use_time",
+            "revoke_time",
+        }
         assert dt.datetime.fromisoformat(record["create_time"]).tzinfo is not None
     user_record = by_id[user_key.split("_")[1]]
     assert user_record["role"] == "user"
@@ -83,6 +92,47 @@ def test_keys_list_json_has_every_field_and_no_secret(make_database) -> None:  #
     assert revoked >= dt.datetime.fromisoformat(by_id[admin_id]["create_time"])
     for key in (user_key, admin_key):
         assert key.rsplit("_", 1)[1] not in listed.stdout
+
+
+def test_keys_through_the_servers_admin_service(make_database, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Without a database option the keys commands ask the running server: the first key
+    in development mode, then only with an admin key; both ways list the same keys."""
+    dsn = make_database("cli_keys_server")
+    server = ServerProcess(dsn, free_port(), env={"MEM0STACK_AUTH_CACHE_S": "0.2"})
+    server.start()
+    try:
+        at = ("--target", server.target)
+        first = _cli("keys", "create", "--admin", "--label", "ops", *at, env=_CLI_ENV)
+        assert first.returncode == 0, first.stderr
+        admin_key = first.stdout.strip().splitlines()[-1]
+        time.sleep(0.5)  # the server ends development mode within its cache window
+
+        refused = _cli("keys", "list", *at, env=_CLI_ENV)
+        assert refused.returncode == 1
+        assert "UNAUTHENTICATED" in refused.stderr and "--api-key" in refused.stderr
+
+        as_admin = (*at, "--api-key", admin_key)
+        made = _cli("keys", "create", "--user", "alice", *as_admin, env=_CLI_ENV)
+        assert made.returncode == 0, made.stderr
+        user_key = made.stdout.strip().splitlines()[-1]
+        denied = _cli("keys", "list", *at, "--api-key", user_key, env=_CLI_ENV)
+        assert denied.returncode == 1 and "PERMISSION_DENIED" in denied.stderr
+
+        user_id = user_key.split("_")[1]
+        assert _cli("keys", "revoke", user_id, *as_admin, env=_CLI_ENV).returncode == 0
+        again = _cli("keys", "revoke", user_id, *as_admin, env=_CLI_ENV)
+        assert again.returncode == 1 and f"no active key {user_id!r}" in again.stderr
+
+        over_server = json.loads(_cli("keys", "list", "--json", *as_admin, env=_CLI_ENV).stdout)
+        on_database = json.loads(
+            _cli("keys", "list", "--json", env={**_CLI_ENV, "MEM0STACK_DATABASE_URL": dsn}).stdout
+        )
+        assert over_server == on_database
+        by_id = {r["id"]: r for r in over_server}
+        assert by_id[admin_key.split("_")[1]]["last_use_time"] is not None
+        assert by_id[user_id]["revoke_time"] is not None
+    finally:
+        server.stop()
 
 
 def test_keys_list_truncates_nothing_in_a_narrow_terminal(make_database) -> None:  # type: ignore[no-untyped-def]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
@@ -147,15 +148,20 @@ def test_serve_help_shows_defaults_and_switches() -> None:
         ["keys", "revoke", "0123456789ab"],
     ],
 )
-def test_keys_without_a_server_database_refuse_and_create_none(
+def test_keys_without_a_server_or_its_database_say_where_to_point_and_create_none(
     clean_env: pytest.MonkeyPatch, tmp_path: Path, command: list[str]
 ) -> None:
+    """Without --data-dir or --database-url the keys commands ask the server; with none
+    listening they say how to reach it or its database, and create nothing."""
     clean_env.chdir(tmp_path)
-    result = CliRunner().invoke(main.cli, command)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        target = f"127.0.0.1:{probe.getsockname()[1]}"
+    result = CliRunner().invoke(main.cli, [*command, "--target", target])
 
-    assert result.exit_code == 2, result.output
-    assert str(tmp_path / "data") in result.stderr
-    for hint in ("--data-dir", "MEM0STACK_DATA_DIR", "--database-url", "MEM0STACK_DATABASE_URL"):
+    assert result.exit_code == 1, result.output
+    assert f"no server answered at {target}" in result.stderr
+    for hint in ("--target", "--data-dir", "MEM0STACK_DATA_DIR", "--database-url"):
         assert hint in result.stderr
     assert not (tmp_path / "data").exists()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import json
+import os
 import sys
 import types
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -207,7 +208,7 @@ def _run_server(settings: Settings) -> None:
         sys.exit(2)
 
 
-# API keys
+# API keys: the database the keys commands may act on
 
 
 class NoServerDatabase(click.ClickException):
@@ -226,22 +227,6 @@ _database_url_opt = click.option(
     "--database-url",
     help="The server's external PostgreSQL URL (env MEM0STACK_DATABASE_URL); overrides --data-dir.",
 )
-
-
-@cli.group()
-def keys() -> None:
-    """Create, list and revoke API keys in the server's database.
-
-    They act on the database `mem0stack serve` uses: the one named by --database-url
-    (or MEM0STACK_DATABASE_URL), else the embedded one in --data-dir (or
-    MEM0STACK_DATA_DIR, default ./data). They never create a database: pointed at a
-    directory without one they stop with exit code 2.
-
-    \b
-    Examples:
-      mem0stack keys create --admin --label ops --data-dir /var/lib/mem0stack
-      MEM0STACK_DATABASE_URL=postgresql://mem0@db/mem0 mem0stack keys list --json
-    """
 
 
 def _keys_database(settings: Settings) -> str:
@@ -292,40 +277,6 @@ def _keys_settings(data_dir: Path | None, database_url: str | None) -> Settings:
     return settings_from_flags({"data_dir": data_dir, "database_url": database_url})
 
 
-@keys.command("create")
-@click.option("--admin", is_flag=True, help="An admin key: reaches every user.")
-@click.option("--user", "users", multiple=True, help="A user id the key may reach (repeatable).")
-@click.option("--label", default="", help="A note to recognise the key by.")
-@_data_dir
-@_database_url_opt
-def keys_create(
-    admin: bool, users: tuple[str, ...], label: str, data_dir: Path | None, database_url: str | None
-) -> None:
-    """Create an API key and print it once (only its hash is stored).
-
-    \b
-    Examples:
-      mem0stack keys create --admin --label ops
-      mem0stack keys create --user alice --user alice-work --data-dir /var/lib/mem0stack
-    """
-    from mem0stack_server.auth import keys as api_keys
-    from mem0stack_server.domain.names import parse_parent
-
-    if admin == bool(users):
-        raise click.UsageError("give either --admin or at least one --user")
-    for user in users:
-        try:
-            parse_parent(f"users/{user}")
-        except Exception as exc:
-            raise click.BadParameter(f"invalid user id {user!r}", param_hint="--user") from exc
-    key, key_id, secret_hash = api_keys.generate()
-    role = "admin" if admin else "user"
-    settings = _keys_settings(data_dir, database_url)
-    _with_keys(settings, lambda store: store.create(key_id, secret_hash, role, users, label))
-    console.print(f"created {role} key [bold]{key_id}[/bold]; it is shown only now:")
-    click.echo(key)
-
-
 def _rfc3339(moment: datetime | None) -> str | None:
     if moment is None:
         return None
@@ -341,6 +292,7 @@ def key_records(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "users": list(row["users"]),
             "label": row["label"],
             "create_time": _rfc3339(row["create_time"]),
+            "last_use_time": _rfc3339(row["last_use_time"]),
             "revoke_time": _rfc3339(row["revoke_time"]),
         }
         for row in rows
@@ -354,65 +306,6 @@ def _aligned(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         for line in [header, *lines]
     )
-
-
-@keys.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
-@_data_dir
-@_database_url_opt
-def keys_list(as_json: bool, data_dir: Path | None, database_url: str | None) -> None:
-    """List API keys: ids, roles, users, labels and times (never the secrets).
-
-    The table prints every value in full, whatever the terminal's width. --json prints
-    objects with id, role, users, label, create_time and revoke_time (RFC 3339, or null
-    while the key is active).
-
-    \b
-    Examples:
-      mem0stack keys list
-      mem0stack keys list --json | jq -r '.[] | select(.revoke_time == null) | .id'
-    """
-    settings = _keys_settings(data_dir, database_url)
-    records = key_records(_with_keys(settings, lambda store: store.all()))
-    if as_json:
-        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
-        return
-    if not records:
-        console.print("no API keys")
-        return
-    click.echo(
-        _aligned(
-            ("ID", "ROLE", "USERS", "LABEL", "CREATED", "REVOKED"),
-            [
-                (
-                    r["id"],
-                    r["role"],
-                    ",".join(r["users"]) or "*",
-                    r["label"] or "-",
-                    r["create_time"] or "-",
-                    r["revoke_time"] or "-",
-                )
-                for r in records
-            ],
-        )
-    )
-
-
-@keys.command("revoke")
-@click.argument("key_id")
-@_data_dir
-@_database_url_opt
-def keys_revoke(key_id: str, data_dir: Path | None, database_url: str | None) -> None:
-    """Revoke the key KEY_ID (running servers stop accepting it within seconds).
-
-    \b
-    Example:
-      mem0stack keys revoke 3f9a1c0b7d2e --data-dir /var/lib/mem0stack
-    """
-    settings = _keys_settings(data_dir, database_url)
-    if not _with_keys(settings, lambda store: store.revoke(key_id)):
-        raise click.ClickException(f"no active key {key_id!r}")
-    console.print(f"revoked {key_id}")
 
 
 # Export and import
@@ -507,6 +400,255 @@ def _rpc_failed(exc: Exception, tls: bool) -> click.ClickException:
             else " (TLS was off: if the server runs behind TLS, add --tls)"
         )
     return click.ClickException(f"{exc}{hint}")
+
+
+# API keys: through the server's AdminService, or on its database directly
+
+
+@cli.group()
+def keys() -> None:
+    """Create, list and revoke API keys.
+
+    By default they ask the running server (its AdminService) at --target, with an admin
+    key in --api-key (or MEM0STACK_API_KEY); a server in development mode needs none, so
+    `mem0stack keys create --admin` right after `make run` makes the first key.
+
+    With --data-dir or --database-url (or MEM0STACK_DATA_DIR / MEM0STACK_DATABASE_URL)
+    they act on the server's database directly instead, with or without a running server:
+    the way to make the first key of a server started with MEM0STACK_AUTH=keys, or to get
+    back in when no admin key is left. They never create a database: pointed at a
+    directory without one they stop with exit code 2.
+
+    \b
+    Examples:
+      mem0stack keys create --admin --label ops
+      mem0stack keys list --api-key "$ADMIN_KEY" --target memory.example.com:443
+      mem0stack keys create --admin --label ops --data-dir /var/lib/mem0stack
+      MEM0STACK_DATABASE_URL=postgresql://mem0@db/mem0 mem0stack keys list --json
+    """
+
+
+def _on_database(data_dir: Path | None, database_url: str | None) -> bool:
+    """Whether a keys command acts on the database (given by flag or environment)."""
+    return bool(
+        data_dir
+        or database_url
+        or os.environ.get("MEM0STACK_DATA_DIR")
+        or os.environ.get("MEM0STACK_DATABASE_URL")
+    )
+
+
+def _keys_options(command: F) -> F:
+    """Where the keys are: the server (--target, --api-key, TLS) or its database."""
+    for option in (_database_url_opt, _data_dir, _client_key, _client_cert, _ca_cert, _tls):
+        command = option(command)
+    return _target(_api_key(command))
+
+
+def _admin_call(connection: Connection, call: Callable[[Any], T]) -> T:
+    """Run ``call`` with an SDK client on the server, failing with the server's reason."""
+    from mem0stack import Client, Mem0StackError
+    from mem0stack.options import RetryPolicy
+
+    client = Client(
+        connection.target,
+        connection.api_key,
+        tls=connection.tls if connection.tls is not None else False,
+        timeout=15,
+        retry=RetryPolicy(max_attempts=2),
+    )
+    try:
+        return call(client)
+    except Mem0StackError as exc:
+        if exc.code.name == "UNAVAILABLE":
+            raise click.ClickException(
+                f"no server answered at {connection.target} ({exc.message}). Start it "
+                "(`mem0stack serve`), point --target at it, or act on its database "
+                "directly with --data-dir DIR (MEM0STACK_DATA_DIR) or --database-url URL "
+                "(MEM0STACK_DATABASE_URL)."
+            ) from exc
+        if exc.code.name in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+            raise click.ClickException(
+                f"{exc}. The keys commands need an admin key: --api-key KEY (or "
+                "MEM0STACK_API_KEY), or act on the server's database directly with "
+                "--data-dir / --database-url."
+            ) from exc
+        raise _rpc_failed(exc, connection.tls is not None) from exc
+    finally:
+        client.close()
+
+
+def _record_of(api_key: Any) -> dict[str, Any]:
+    """A key from the AdminService as :func:`key_records` shows one from the database."""
+
+    from mem0stack.v1 import admin_pb2
+
+    def moment(field: str) -> str | None:
+        if not api_key.HasField(field):
+            return None
+        return _rfc3339(getattr(api_key, field).ToDatetime(UTC))
+
+    return {
+        "id": api_key.name.removeprefix("apiKeys/"),
+        "role": "admin" if api_key.role == admin_pb2.ApiKey.ADMIN else "user",
+        "users": list(api_key.users),
+        "label": api_key.label,
+        "create_time": moment("create_time"),
+        "last_use_time": moment("last_use_time"),
+        "revoke_time": moment("revoke_time"),
+    }
+
+
+@keys.command("create")
+@click.option("--admin", is_flag=True, help="An admin key: reaches every user.")
+@click.option("--user", "users", multiple=True, help="A user id the key may reach (repeatable).")
+@click.option("--label", default="", help="A note to recognise the key by.")
+@_keys_options
+def keys_create(
+    admin: bool,
+    users: tuple[str, ...],
+    label: str,
+    target: str,
+    api_key: str | None,
+    tls: bool | None,
+    ca_cert: Path | None,
+    client_cert: Path | None,
+    client_key: Path | None,
+    data_dir: Path | None,
+    database_url: str | None,
+) -> None:
+    """Create an API key and print it once (only its hash is stored).
+
+    \b
+    Examples:
+      mem0stack keys create --admin --label ops
+      mem0stack keys create --user alice --user alice-work --api-key "$ADMIN_KEY"
+      mem0stack keys create --admin --data-dir /var/lib/mem0stack
+    """
+    from mem0stack_server.auth import keys as api_keys
+    from mem0stack_server.domain.names import parse_parent
+
+    if admin == bool(users):
+        raise click.UsageError("give either --admin or at least one --user")
+    for user in users:
+        try:
+            parse_parent(f"users/{user}")
+        except Exception as exc:
+            raise click.BadParameter(f"invalid user id {user!r}", param_hint="--user") from exc
+    role = "admin" if admin else "user"
+    if _on_database(data_dir, database_url):
+        key, key_id, secret_hash = api_keys.generate()
+        settings = _keys_settings(data_dir, database_url)
+        _with_keys(settings, lambda store: store.create(key_id, secret_hash, role, users, label))
+    else:
+        connection = _connection(target, api_key, tls, ca_cert, client_cert, client_key)
+        made = _admin_call(
+            connection, lambda client: client.new_api_key(admin=admin, users=users, label=label)
+        )
+        key, key_id = made.key, made.api_key.name.removeprefix("apiKeys/")
+    console.print(f"created {role} key [bold]{key_id}[/bold]; it is shown only now:")
+    click.echo(key)
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@_keys_options
+def keys_list(
+    as_json: bool,
+    target: str,
+    api_key: str | None,
+    tls: bool | None,
+    ca_cert: Path | None,
+    client_cert: Path | None,
+    client_key: Path | None,
+    data_dir: Path | None,
+    database_url: str | None,
+) -> None:
+    """List API keys: ids, roles, users, labels and times (never the secrets).
+
+    The table prints every value in full, whatever the terminal's width. --json prints
+    objects with id, role, users, label, create_time, last_use_time and revoke_time
+    (RFC 3339, or null: never used, still active).
+
+    \b
+    Examples:
+      mem0stack keys list --api-key "$ADMIN_KEY"
+      mem0stack keys list --json | jq -r '.[] | select(.revoke_time == null) | .id'
+    """
+    if _on_database(data_dir, database_url):
+        settings = _keys_settings(data_dir, database_url)
+        records = key_records(_with_keys(settings, lambda store: store.all()))
+    else:
+        connection = _connection(target, api_key, tls, ca_cert, client_cert, client_key)
+        found = _admin_call(
+            connection, lambda client: list(client.iter_api_keys(show_revoked=True))
+        )
+        records = [_record_of(k) for k in found]
+    if as_json:
+        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        return
+    if not records:
+        console.print("no API keys")
+        return
+    click.echo(
+        _aligned(
+            ("ID", "ROLE", "USERS", "LABEL", "CREATED", "LAST USED", "REVOKED"),
+            [
+                (
+                    r["id"],
+                    r["role"],
+                    ",".join(r["users"]) or "*",
+                    r["label"] or "-",
+                    r["create_time"] or "-",
+                    r["last_use_time"] or "-",
+                    r["revoke_time"] or "-",
+                )
+                for r in records
+            ],
+        )
+    )
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@_keys_options
+def keys_revoke(
+    key_id: str,
+    target: str,
+    api_key: str | None,
+    tls: bool | None,
+    ca_cert: Path | None,
+    client_cert: Path | None,
+    client_key: Path | None,
+    data_dir: Path | None,
+    database_url: str | None,
+) -> None:
+    """Revoke the key KEY_ID (running servers stop accepting it within seconds).
+
+    \b
+    Examples:
+      mem0stack keys revoke 3f9a1c0b7d2e --api-key "$ADMIN_KEY"
+      mem0stack keys revoke 3f9a1c0b7d2e --data-dir /var/lib/mem0stack
+    """
+    if _on_database(data_dir, database_url):
+        settings = _keys_settings(data_dir, database_url)
+        if not _with_keys(settings, lambda store: store.revoke(key_id)):
+            raise click.ClickException(f"no active key {key_id!r}")
+    else:
+        from mem0stack import Mem0StackError
+
+        connection = _connection(target, api_key, tls, ca_cert, client_cert, client_key)
+        try:
+            _admin_call(connection, lambda client: client.revoke_key(key_id))
+        except click.ClickException as exc:
+            if isinstance(exc.__cause__, Mem0StackError) and exc.__cause__.code.name in (
+                "NOT_FOUND",
+                "FAILED_PRECONDITION",
+                "INVALID_ARGUMENT",
+            ):
+                raise click.ClickException(f"no active key {key_id!r}") from exc
+            raise
+    console.print(f"revoked {key_id}")
 
 
 @cli.command("export")

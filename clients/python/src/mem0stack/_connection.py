@@ -6,7 +6,7 @@ from typing import Any, Generic, Self, TypeVar
 
 import grpc
 
-from mem0stack._plans import GRAPH_SERVICE, MEMORY_SERVICE, WEBHOOK_SERVICE, Rpc
+from mem0stack._plans import ADMIN_SERVICE, GRAPH_SERVICE, MEMORY_SERVICE, WEBHOOK_SERVICE, Rpc
 from mem0stack.options import (
     DEFAULT_TARGET,
     DEFAULT_TIMEOUT,
@@ -16,6 +16,7 @@ from mem0stack.options import (
     resolve_tls,
 )
 from mem0stack.v1 import (
+    admin_service_pb2_grpc,
     graph_service_pb2_grpc,
     memory_service_pb2_grpc,
     webhook_service_pb2_grpc,
@@ -49,10 +50,12 @@ class Connection(Generic[ChannelT]):
         self.stub = memory_service_pb2_grpc.MemoryServiceStub(channel)
         self.graph_stub = graph_service_pb2_grpc.GraphServiceStub(channel)
         self.webhook_stub = webhook_service_pb2_grpc.WebhookServiceStub(channel)
+        self.admin_stub = admin_service_pb2_grpc.AdminServiceStub(channel)
         self._stubs = {
             MEMORY_SERVICE: self.stub,
             GRAPH_SERVICE: self.graph_stub,
             WEBHOOK_SERVICE: self.webhook_stub,
+            ADMIN_SERVICE: self.admin_stub,
         }
 
     def _open(self, target: str, tls: TLSConfig | None) -> ChannelT:

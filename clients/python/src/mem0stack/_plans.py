@@ -29,6 +29,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 MEMORY_SERVICE = "MemoryService"
 GRAPH_SERVICE = "GraphService"
 WEBHOOK_SERVICE = "WebhookService"
+ADMIN_SERVICE = "AdminService"
 
 
 class Rpc(NamedTuple):

@@ -20,6 +20,7 @@ from google.protobuf import field_mask_pb2, struct_pb2, timestamp_pb2
 from google.protobuf.message import Message as ProtoMessage
 
 from mem0stack._plans import (
+    ADMIN_SERVICE,
     GRAPH_SERVICE,
     MEMORY_SERVICE,
     WEBHOOK_SERVICE,
@@ -32,6 +33,8 @@ from mem0stack._plans import (
 )
 from mem0stack.errors import Mem0StackError
 from mem0stack.v1 import (
+    admin_pb2,
+    admin_service_pb2_grpc,
     graph_pb2,
     graph_service_pb2_grpc,
     memory_pb2,
@@ -41,6 +44,7 @@ from mem0stack.v1 import (
     webhook_pb2,
     webhook_service_pb2_grpc,
 )
+from mem0stack.v1 import admin_service_pb2 as asvc
 from mem0stack.v1 import graph_service_pb2 as gsvc
 from mem0stack.v1 import memory_service_pb2 as svc
 from mem0stack.v1 import webhook_service_pb2 as wsvc
@@ -64,6 +68,7 @@ _DOCUMENTED = {
     MEMORY_SERVICE: memory_service_pb2_grpc.MemoryServiceServicer,
     GRAPH_SERVICE: graph_service_pb2_grpc.GraphServiceServicer,
     WEBHOOK_SERVICE: webhook_service_pb2_grpc.WebhookServiceServicer,
+    ADMIN_SERVICE: admin_service_pb2_grpc.AdminServiceServicer,
 }
 
 
@@ -244,6 +249,19 @@ list_webhook_deliveries = rpc(
     "ListWebhookDeliveries",
     wsvc.ListWebhookDeliveriesRequest,
     wsvc.ListWebhookDeliveriesResponse,
+)
+
+create_api_key = rpc(
+    ADMIN_SERVICE, "CreateApiKey", asvc.CreateApiKeyRequest, asvc.CreateApiKeyResponse
+)
+get_api_key = rpc(ADMIN_SERVICE, "GetApiKey", asvc.GetApiKeyRequest, admin_pb2.ApiKey)
+list_api_keys = rpc(ADMIN_SERVICE, "ListApiKeys", asvc.ListApiKeysRequest, asvc.ListApiKeysResponse)
+revoke_api_key = rpc(ADMIN_SERVICE, "RevokeApiKey", asvc.RevokeApiKeyRequest, admin_pb2.ApiKey)
+list_users = rpc(ADMIN_SERVICE, "ListUsers", asvc.ListUsersRequest, asvc.ListUsersResponse)
+get_user_usage = rpc(ADMIN_SERVICE, "GetUserUsage", asvc.GetUserUsageRequest, admin_pb2.UserUsage)
+erase_user = rpc(ADMIN_SERVICE, "EraseUser", asvc.EraseUserRequest, asvc.EraseUserResponse)
+get_server_status = rpc(
+    ADMIN_SERVICE, "GetServerStatus", asvc.GetServerStatusRequest, admin_pb2.ServerStatus
 )
 
 
@@ -552,6 +570,60 @@ def graph_status(user: str, *, timeout: float | None = None) -> Unary[graph_pb2.
     """How many graph updates of ``user`` still wait to be applied, and the last error."""
     request = gsvc.GetGraphStatusRequest(name=f"{user_name(user)}/graphStatus")
     return get_graph_status(request, timeout=timeout)
+
+
+def new_api_key(
+    *,
+    admin: bool = False,
+    users: Sequence[str] = (),
+    label: str = "",
+    timeout: float | None = None,
+) -> Unary[asvc.CreateApiKeyResponse]:
+    """Create an API key: an admin key (``admin=True``) or one that reaches ``users``.
+    The response's ``key`` is the only copy of the full key."""
+    role = admin_pb2.ApiKey.ADMIN if admin else admin_pb2.ApiKey.USER
+    request = asvc.CreateApiKeyRequest(
+        api_key=admin_pb2.ApiKey(role=role, users=list(users), label=label)
+    )
+    return create_api_key(request, timeout=timeout)
+
+
+def iter_api_keys(
+    *, show_revoked: bool = False, page_size: int = 0, timeout: float | None = None
+) -> Pages[admin_pb2.ApiKey]:
+    """Every API key, oldest first; revoked ones only with ``show_revoked``."""
+    request = asvc.ListApiKeysRequest(show_revoked=show_revoked, page_size=page_size)
+    return Pages.over(list_api_keys(request, timeout=timeout), lambda page: page.api_keys)
+
+
+def revoke_key(key_id: str, *, timeout: float | None = None) -> Unary[admin_pb2.ApiKey]:
+    """Revoke the key ``key_id`` (or ``apiKeys/{id}``)."""
+    name = key_id if key_id.startswith("apiKeys/") else f"apiKeys/{key_id}"
+    return revoke_api_key(asvc.RevokeApiKeyRequest(name=name), timeout=timeout)
+
+
+def iter_users(
+    *, prefix: str = "", page_size: int = 0, timeout: float | None = None
+) -> Pages[admin_pb2.UserSummary]:
+    """Every user with memories (whose id starts with ``prefix``), by id."""
+    request = asvc.ListUsersRequest(prefix=prefix, page_size=page_size)
+    return Pages.over(list_users(request, timeout=timeout), lambda page: page.users)
+
+
+def usage(user: str, *, days: int = 0, timeout: float | None = None) -> Unary[admin_pb2.UserUsage]:
+    """``user``'s activity per day for the last ``days`` days (0: 30), oldest first."""
+    request = asvc.GetUserUsageRequest(name=f"{user_name(user)}/usage", days=days)
+    return get_user_usage(request, timeout=timeout)
+
+
+def erase(user: str, *, timeout: float | None = None) -> Unary[asvc.EraseUserResponse]:
+    """Erase everything ``user`` stored (GDPR): nothing of their content is kept."""
+    return erase_user(asvc.EraseUserRequest(name=user_name(user)), timeout=timeout)
+
+
+def server_status(*, timeout: float | None = None) -> Unary[admin_pb2.ServerStatus]:
+    """The server's version, models, graph lag and database size."""
+    return get_server_status(asvc.GetServerStatusRequest(), timeout=timeout)
 
 
 def watch(

@@ -109,6 +109,15 @@ class Client(Connection[grpc.Channel], Closing):
     update_webhook = call(build.update_webhook)
     delete_webhook = call(build.delete_webhook)
     list_webhook_deliveries = call(build.list_webhook_deliveries)
+    # ... and AdminService (admin keys only).
+    create_api_key = call(build.create_api_key)
+    get_api_key = call(build.get_api_key)
+    list_api_keys = call(build.list_api_keys)
+    revoke_api_key = call(build.revoke_api_key)
+    list_users = call(build.list_users)
+    get_user_usage = call(build.get_user_usage)
+    erase_user = call(build.erase_user)
+    get_server_status = call(build.get_server_status)
 
     # Helpers that build the requests.
     create = call(build.create)
@@ -128,6 +137,13 @@ class Client(Connection[grpc.Channel], Closing):
     watch = iterate(build.watch)
     export = iterate(build.export)
     import_ = call(build.import_)
+    new_api_key = call(build.new_api_key)
+    iter_api_keys = iterate(build.iter_api_keys)
+    revoke_key = call(build.revoke_key)
+    iter_users = iterate(build.iter_users)
+    usage = call(build.usage)
+    erase = call(build.erase)
+    server_status = call(build.server_status)
 
     # Running plans
 
