@@ -26,13 +26,14 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from mem0stack.v1 import memory_pb2, memory_service_pb2, memory_service_pb2_grpc
+from mem0stack.v1 import admin_service_pb2, memory_pb2, memory_service_pb2, memory_service_pb2_grpc
 from mem0stack.v1 import memory_service_pb2 as svc
 from tests.support.envoy import EnvoyProcess, Response
 from tests.support.errors import details_of
 from tests.support.servers import REPO, ServerProcess, free_port
 
 SERVICE = memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"]
+ADMIN_SERVICE = admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"]
 UNARY = {m.name for m in SERVICE.methods if not m.client_streaming and not m.server_streaming}
 STREAMING = {m.name for m in SERVICE.methods} - UNARY
 DOMAIN = "mem0stack.dev"
@@ -626,11 +627,14 @@ def test_operations_doc_commands_run(secured, grpcurl: Path, tmp_path: Path) -> 
     script = "\n".join(blocks)
     for rpc in SERVICE.methods:
         assert f"mem0stack.v1.MemoryService/{rpc.name}" in script, f"no grpcurl call of {rpc.name}"
+    for rpc in ADMIN_SERVICE.methods:
+        assert f"mem0stack.v1.AdminService/{rpc.name}" in script, f"no grpcurl call of {rpc.name}"
     script = script.replace("localhost:50051", server.target).replace("localhost:8080", gw.target)
     env = {
         **os.environ,
         "PATH": f"{TOOLS}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "MEM0STACK_API_KEY": keys["alice"],
+        "MEM0STACK_ADMIN_KEY": keys["admin"],
     }
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
@@ -655,6 +659,8 @@ def test_operations_doc_commands_run(secured, grpcurl: Path, tmp_path: Path) -> 
     contents = {m["content"] for m in listed["memories"]}
     assert {"Has a cat named Miso", "Allergic to peanuts"} <= contents
     assert "Lives in Lisbon" not in contents  # deleted by filter
+    assert '"memory_revisions":' in out  # EraseUser's rows per table: mallory was erased
+    assert '"embedderModel":' in out  # the status, over REST
 
 
 # --- README.md ------------------------------------------------------------------------------
