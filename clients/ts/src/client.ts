@@ -7,6 +7,8 @@ import { Code, ConnectError, createClient, type Client, type Interceptor } from 
 import { createGrpcTransport } from "@connectrpc/connect-node";
 
 import { errorDetails, errorFromStatus } from "./errors.js";
+import type { ApiKey, ServerStatus, UserSummary, UserUsage } from "./gen/mem0stack/v1/admin_pb.js";
+import { AdminService, type EraseUserResponse } from "./gen/mem0stack/v1/admin_service_pb.js";
 import type { Entity, GraphStatus, Relation } from "./gen/mem0stack/v1/graph_pb.js";
 import { GraphService, type GetEntityResponse } from "./gen/mem0stack/v1/graph_service_pb.js";
 import { WebhookService } from "./gen/mem0stack/v1/webhook_service_pb.js";
@@ -146,6 +148,18 @@ export interface EntityOptions extends CallOptions {
   showInvalid?: boolean;
 }
 
+export interface ApiKeysOptions extends CallOptions {
+  pageSize?: number;
+  /** Include revoked keys. */
+  showRevoked?: boolean;
+}
+
+export interface UsersOptions extends CallOptions {
+  /** Keep the users whose id starts with it. */
+  prefix?: string;
+  pageSize?: number;
+}
+
 // Creating calls get a request_id when the caller sent none, so that a retry after
 // UNAVAILABLE cannot store the same memory twice (the server replays the first response).
 const CREATING_METHODS = new Set(["CreateMemory", "BatchCreateMemories", "AddMemories"]);
@@ -156,9 +170,9 @@ const CREATING_METHODS = new Set(["CreateMemory", "BatchCreateMemories", "AddMem
  * Every RPC of mem0stack.v1 is a method of the generated Connect client of its service,
  * taking the generated request shapes, with this client's deadline, API key and retries
  * applied: `client.rpc` is MemoryService's, `client.graph` GraphService's, `client.webhooks`
- * WebhookService's. The methods here
- * (create, add, search, list, waitOperation, entities, ...) build the requests for the
- * common calls. Failed calls reject with a ConnectError; read its reason with
+ * WebhookService's, `client.admin` AdminService's. The methods here
+ * (create, add, search, list, waitOperation, entities, apiKeys, users, ...) build the
+ * requests for the common calls. Failed calls reject with a ConnectError; read its reason with
  * errorDetails/reasonOf.
  */
 export class Mem0StackClient {
@@ -169,6 +183,11 @@ export class Mem0StackClient {
   readonly graph: Client<typeof GraphService>;
   /** WebhookService: every RPC, e.g. `client.webhooks.createWebhook({ parent, webhook })`. */
   readonly webhooks: Client<typeof WebhookService>;
+  /**
+   * AdminService: every RPC, e.g. `client.admin.createApiKey({ apiKey })`. It needs an admin
+   * key (or a server in development mode); a user key gets PERMISSION_DENIED.
+   */
+  readonly admin: Client<typeof AdminService>;
   private readonly timeoutMs: number;
 
   constructor(target: string = DEFAULT_TARGET, options: ClientOptions = {}) {
@@ -190,6 +209,7 @@ export class Mem0StackClient {
     this.rpc = createClient(MemoryService, transport);
     this.graph = createClient(GraphService, transport);
     this.webhooks = createClient(WebhookService, transport);
+    this.admin = createClient(AdminService, transport);
   }
 
   /** Store a memory verbatim for `user` (a user id or "users/{id}"); only content is required. */
@@ -365,6 +385,48 @@ export class Mem0StackClient {
   /** How many graph updates of `user` still wait to be applied, and the last error. */
   graphStatus(user: string, options: CallOptions = {}): Promise<GraphStatus> {
     return this.graph.getGraphStatus({ name: `${userName(user)}/graphStatus` }, options);
+  }
+
+  /**
+   * Every API key, oldest first, page by page (admin only). A key's secret is never listed:
+   * only `admin.createApiKey`'s response carries it.
+   */
+  apiKeys(options: ApiKeysOptions = {}): AsyncGenerator<ApiKey, void, undefined> {
+    const { timeoutMs, signal, ...fields } = options;
+    const request = { pageSize: fields.pageSize ?? 0, showRevoked: fields.showRevoked ?? false };
+    return pages(
+      (pageToken) => this.admin.listApiKeys({ ...request, pageToken }, { timeoutMs, signal }),
+      (page) => page.apiKeys,
+    );
+  }
+
+  /** Every user that has memories, by user id, page by page (admin only). */
+  users(options: UsersOptions = {}): AsyncGenerator<UserSummary, void, undefined> {
+    const { timeoutMs, signal, ...fields } = options;
+    const request = { prefix: fields.prefix ?? "", pageSize: fields.pageSize ?? 0 };
+    return pages(
+      (pageToken) => this.admin.listUsers({ ...request, pageToken }, { timeoutMs, signal }),
+      (page) => page.users,
+    );
+  }
+
+  /** `user`'s activity per day, oldest first, for the last `days` days (0: 30) ending today (UTC). */
+  userUsage(user: string, options: CallOptions & { days?: number } = {}): Promise<UserUsage> {
+    const { days, ...call } = options;
+    return this.admin.getUserUsage({ name: `${userName(user)}/usage`, days: days ?? 0 }, call);
+  }
+
+  /**
+   * Remove everything `user` stored (GDPR's right to erasure; admin only) and report what
+   * went. Unlike deleteAll it keeps no revisions; it cannot be undone.
+   */
+  erase(user: string, options: CallOptions = {}): Promise<EraseUserResponse> {
+    return this.admin.eraseUser({ name: userName(user) }, options);
+  }
+
+  /** The server's version, models, graph lag, database size and development mode (admin only). */
+  serverStatus(options: CallOptions = {}): Promise<ServerStatus> {
+    return this.admin.getServerStatus({}, options);
   }
 }
 

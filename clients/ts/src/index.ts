@@ -9,8 +9,8 @@
  * for await (const memory of client.list("alice")) console.log(memory.content);
  * ```
  *
- * The generated messages and the MemoryService and GraphService descriptors are exported
- * too, for calls through `client.rpc` and `client.graph`.
+ * The generated messages and the MemoryService, GraphService and AdminService descriptors
+ * are exported too, for calls through `client.rpc`, `client.graph` and `client.admin`.
  */
 export {
   DEFAULT_RETRY_POLICY,
@@ -21,6 +21,7 @@ export {
   operationResult,
   userName,
   type AddOptions,
+  type ApiKeysOptions,
   type CallOptions,
   type ClientOptions,
   type EntitiesOptions,
@@ -32,6 +33,7 @@ export {
   type RetryPolicy,
   type SearchOptions,
   type TlsOptions,
+  type UsersOptions,
   type WaitOptions,
 } from "./client.js";
 export {
@@ -43,6 +45,8 @@ export {
   type ErrorDetails,
   type FieldViolation,
 } from "./errors.js";
+export * from "./gen/mem0stack/v1/admin_pb.js";
+export * from "./gen/mem0stack/v1/admin_service_pb.js";
 export * from "./gen/mem0stack/v1/errors_pb.js";
 export * from "./gen/mem0stack/v1/graph_pb.js";
 export * from "./gen/mem0stack/v1/graph_service_pb.js";

@@ -3,7 +3,7 @@
 // or a service added to the proto fails this test until the client has it. The rule: the
 // RPCs of a service are the methods (lowerCamelCase names) of the generated Connect client
 // in the property SERVICES names: MemoryService is `client.rpc`, GraphService `client.graph`,
-// WebhookService `client.webhooks`.
+// WebhookService `client.webhooks`, AdminService `client.admin`.
 import assert from "node:assert/strict";
 import { readdir } from "node:fs/promises";
 import { describe, it } from "node:test";
@@ -16,6 +16,7 @@ const SERVICES: Record<string, string> = {
   "mem0stack.v1.MemoryService": "rpc",
   "mem0stack.v1.GraphService": "graph",
   "mem0stack.v1.WebhookService": "webhooks",
+  "mem0stack.v1.AdminService": "admin",
 };
 
 const GENERATED = new URL("../src/gen/mem0stack/v1/", import.meta.url);
@@ -49,7 +50,14 @@ async function problems(client: object): Promise<string[]> {
 describe("coverage of the proto", () => {
   it("finds the services the client knows", async () => {
     const names = (await services()).flatMap((s) => [s.typeName, ...s.methods.map((m) => m.name)]);
-    for (const want of ["mem0stack.v1.MemoryService", "mem0stack.v1.GraphService", "GetOperation", "ListEntities"]) {
+    for (const want of [
+      "mem0stack.v1.MemoryService",
+      "mem0stack.v1.GraphService",
+      "mem0stack.v1.AdminService",
+      "GetOperation",
+      "ListEntities",
+      "CreateApiKey",
+    ]) {
       assert.ok(names.includes(want), `${want} not among ${names.join(", ")}`);
     }
   });
@@ -63,6 +71,14 @@ describe("coverage of the proto", () => {
     const { getOperation, ...rest } = rpc;
     assert.equal(typeof getOperation, "function");
     assert.deepEqual((await problems({ rpc: rest })).sort(), [
+      "admin.createApiKey for mem0stack.v1.AdminService.CreateApiKey: missing",
+      "admin.eraseUser for mem0stack.v1.AdminService.EraseUser: missing",
+      "admin.getApiKey for mem0stack.v1.AdminService.GetApiKey: missing",
+      "admin.getServerStatus for mem0stack.v1.AdminService.GetServerStatus: missing",
+      "admin.getUserUsage for mem0stack.v1.AdminService.GetUserUsage: missing",
+      "admin.listApiKeys for mem0stack.v1.AdminService.ListApiKeys: missing",
+      "admin.listUsers for mem0stack.v1.AdminService.ListUsers: missing",
+      "admin.revokeApiKey for mem0stack.v1.AdminService.RevokeApiKey: missing",
       "graph.deleteEntity for mem0stack.v1.GraphService.DeleteEntity: missing",
       "graph.getEntity for mem0stack.v1.GraphService.GetEntity: missing",
       "graph.getGraphStatus for mem0stack.v1.GraphService.GetGraphStatus: missing",
