@@ -1,6 +1,7 @@
 """No request, however wrong, is answered as a server fault.
 
-Every method of MemoryService, GraphService and WebhookService gets requests generated from
+Every method of MemoryService, GraphService, WebhookService and AdminService gets requests
+generated from
 its message descriptor (every field of every type: text with NUL characters and of 6,000
 characters, extreme integers and timestamps, NaN and infinity, enum numbers the API does not
 define, nested Structs, made-up page tokens and cursors) and raw bytes that are no message.
@@ -28,6 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mem0stack.v1 import (
+    admin_service_pb2,
     errors_pb2,
     graph_service_pb2,
     memory_pb2,
@@ -36,7 +38,8 @@ from mem0stack.v1 import (
 )
 from mem0stack.v1 import memory_service_pb2 as svc
 from tests.support.errors import details_of
-from tests.support.servers import ServerProcess
+from tests.support.keys import create_key
+from tests.support.servers import ServerProcess, free_port
 
 REASONS = set(errors_pb2.ErrorReason.keys()) - {"ERROR_REASON_UNSPECIFIED"}
 SERVER_FAULTS = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
@@ -50,6 +53,7 @@ METHODS: list[MethodDescriptor] = [
         memory_service_pb2.DESCRIPTOR.services_by_name["MemoryService"],
         graph_service_pb2.DESCRIPTOR.services_by_name["GraphService"],
         webhook_service_pb2.DESCRIPTOR.services_by_name["WebhookService"],
+        admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"],
     )
     for method in service.methods
 ]
@@ -308,10 +312,43 @@ def messages(
 # Calling the server.
 
 
+class _Bearer(
+    grpc.UnaryUnaryClientInterceptor,  # type: ignore[misc]
+    grpc.UnaryStreamClientInterceptor,  # type: ignore[misc]
+    grpc.StreamUnaryClientInterceptor,  # type: ignore[misc]
+):
+    """Sends the admin key on every call, streaming ones too."""
+
+    def __init__(self, key: str) -> None:
+        self.metadata = [("authorization", f"Bearer {key}")]
+
+    def _with_key(self, details: Any) -> Any:
+        return details._replace(metadata=[*(details.metadata or ()), *self.metadata])
+
+    def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return continuation(self._with_key(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return continuation(self._with_key(details), request)
+
+    def intercept_stream_unary(self, continuation, details, requests):  # type: ignore[no-untyped-def]
+        return continuation(self._with_key(details), requests)
+
+
 @pytest.fixture(scope="module")
-def channel(server: ServerProcess) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(server.target) as ch:
-        yield ch
+def channel(make_database) -> Iterator[grpc.Channel]:  # type: ignore[no-untyped-def]
+    """A server of its own, that requires keys, called with an admin key: the fuzz creates
+    and revokes keys (AdminService), which on the shared development-mode server would end
+    development mode for every other test."""
+    dsn = make_database("fuzz")
+    key = create_key(dsn, "--admin", "--label", "fuzz")
+    server = ServerProcess(dsn, free_port(), env={"MEM0STACK_AUTH": "keys"})
+    server.start()
+    try:
+        with grpc.insecure_channel(server.target) as plain:
+            yield grpc.intercept_channel(plain, _Bearer(key))
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
