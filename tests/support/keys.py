@@ -20,3 +20,9 @@ def create_key(database_url: str, *args: str) -> str:
         cwd=REPO,
     )
     return result.stdout.strip().splitlines()[-1]
+
+
+def bearer(key: str) -> list[tuple[str, str]]:
+    """Call metadata carrying ``key``: streaming calls need it explicitly, because the
+    channel's BearerInterceptor (tests/support/servers.py) only wraps unary calls."""
+    return [("authorization", f"Bearer {key}")]
