@@ -15,7 +15,13 @@ from typing import Any
 import grpc
 import pytest
 
-from mem0stack.v1 import admin_pb2, admin_service_pb2_grpc, memory_pb2, memory_service_pb2_grpc
+from mem0stack.v1 import (
+    admin_pb2,
+    admin_service_pb2_grpc,
+    errors_pb2,
+    memory_pb2,
+    memory_service_pb2_grpc,
+)
 from mem0stack.v1 import admin_service_pb2 as admin
 from mem0stack.v1 import memory_service_pb2 as svc
 from tests.support.errors import details_of
@@ -296,3 +302,41 @@ async def test_server_status(stubs: tuple[Any, Any]) -> None:
     assert status.database_bytes > 1_000_000
     assert not status.development_mode
     assert status.start_time.ToDatetime(UTC) <= datetime.now(UTC)
+
+
+def test_the_python_client_helpers(admin_server: tuple[ServerProcess, str]) -> None:
+    """The SDK's helpers over AdminService, as docs/clients.md shows them."""
+    from mem0stack import Client, Mem0StackError
+
+    proc, root = admin_server
+    user = f"sdk-{uuid.uuid4().hex[:8]}"
+    with Client(proc.target, root) as client:
+        made = client.new_api_key(users=[user], label="support bot")
+        assert made.key.startswith("m0s_") and list(made.api_key.users) == [user]
+        assert made.api_key.name in [k.name for k in client.iter_api_keys(page_size=1)]
+        client.revoke_key(made.api_key.name.removeprefix("apiKeys/"))
+        assert made.api_key.name not in [k.name for k in client.iter_api_keys()]
+        assert made.api_key.name in [k.name for k in client.iter_api_keys(show_revoked=True)]
+        with pytest.raises(Mem0StackError) as again:
+            client.revoke_key(made.api_key.name)
+        assert again.value.reason == errors_pb2.API_KEY_REVOKED
+
+        client.create(user, "Collects stamps")
+        assert [u.active_memories for u in client.iter_users(prefix=user)] == [1]
+        assert client.usage(user, days=2).days[-1].memories_created == 1
+        assert client.server_status().active_memories >= 1
+        assert client.erase(user).memories == 1
+        assert list(client.iter_users(prefix=user)) == []
+
+
+async def test_the_async_client_helpers(admin_server: tuple[ServerProcess, str]) -> None:
+    from mem0stack import AsyncClient
+
+    proc, root = admin_server
+    async with AsyncClient(proc.target, root) as client:
+        made = await client.new_api_key(admin=True, label="async")
+        assert made.api_key.role == ADMIN
+        names = [k.name async for k in client.iter_api_keys()]
+        assert made.api_key.name in names
+        status = await client.server_status()
+        assert status.embedder_model
