@@ -35,6 +35,12 @@ class Settings(BaseSettings):
         "docs/moving-from-mem0.md), on the host of listen; 0 turns it off. Envoy serves it "
         "on the gateway's port.",
     )
+    ui_dir: Path | None = Field(
+        None,
+        description="Directory of the built web UI (index.html, assets/) that the platform "
+        "port serves at / (Envoy routes it to the gateway's /). Unset: ui/dist of the source "
+        "checkout when it has been built (make ui); no such directory: no UI.",
+    )
     metrics_listen: str = Field(
         "localhost:9464", description="Prometheus /metrics address; empty disables it."
     )

@@ -6,14 +6,17 @@ too (404 and 405 with ``{"detail": ...}``).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from mem0stack_server.transport.platform import routes
 from mem0stack_server.transport.platform.routes import Handler, Services, endpoint
+from mem0stack_server.transport.platform.ui import ui_routes
 
 #: (path, methods, handler), in matching order: fixed paths before ``{memory_id}``.
 ROUTES: list[tuple[str, list[str], Handler]] = [
@@ -48,11 +51,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
 
-def create_app(services: Services) -> Starlette:
-    return Starlette(
-        routes=[
-            Route(path, endpoint(services, handler), methods=methods)
-            for path, methods, handler in ROUTES
-        ],
-        exception_handlers={HTTPException: _http_error},
-    )
+def create_app(services: Services, ui_dir: Path | None = None) -> Starlette:
+    """mem0's routes, and the web UI built into ``ui_dir`` (None: no UI)."""
+    routes: list[BaseRoute] = [
+        Route(path, endpoint(services, handler), methods=methods)
+        for path, methods, handler in ROUTES
+    ]
+    if ui_dir is not None:
+        routes += ui_routes(ui_dir)
+    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})

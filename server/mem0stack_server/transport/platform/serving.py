@@ -14,6 +14,7 @@ import uvicorn
 from mem0stack_server.config import Settings
 from mem0stack_server.transport.platform.app import create_app
 from mem0stack_server.transport.platform.routes import Services
+from mem0stack_server.transport.platform.ui import resolve_ui_dir
 
 log = logging.getLogger("mem0stack.platform")
 
@@ -75,8 +76,9 @@ async def start_platform(
                 "ssl_ca_certs": str(settings.tls_client_ca_file),
                 "ssl_cert_reqs": ssl.CERT_REQUIRED,
             }
+    ui_dir = resolve_ui_dir(settings.ui_dir)
     config = uvicorn.Config(
-        create_app(services),
+        create_app(services, ui_dir),
         log_config=None,
         access_log=False,
         lifespan="off",
@@ -94,5 +96,11 @@ async def start_platform(
             task.result()
             raise RuntimeError("the mem0 platform listener stopped during start-up")
         await asyncio.sleep(0.01)
-    log.info("mem0 platform API", extra={"address": f"{host}:{settings.platform_port}"})
+    log.info(
+        "mem0 platform API",
+        extra={
+            "address": f"{host}:{settings.platform_port}",
+            "web_ui": str(ui_dir) if ui_dir is not None else "not built (make ui)",
+        },
+    )
     return PlatformServer(server, task, settings.platform_port)

@@ -1,0 +1,38 @@
+// Which page a route shows.
+import type { Session } from "./api/session";
+import { GraphPage } from "./pages/GraphPage";
+import { MemoriesPage } from "./pages/MemoriesPage";
+import { MemoryPage } from "./pages/MemoryPage";
+import { TransferPage } from "./pages/TransferPage";
+import { hrefOf, type Route } from "./router";
+
+export function Pages({ route, session }: { route: Route; session: Session }) {
+  switch (route.page) {
+    case "home":
+      return session.user ? (
+        <MemoriesPage user={session.user} />
+      ) : (
+        <section>
+          <h1>Welcome</h1>
+          <p>Open a user's memories with the User box above, or go to the admin pages.</p>
+        </section>
+      );
+    case "memories":
+      return <MemoriesPage user={route.user} />;
+    case "memory":
+      return <MemoryPage user={route.user} memory={route.memory} />;
+    case "graph":
+      return <GraphPage user={route.user} />;
+    case "transfer":
+      return <TransferPage user={route.user} />;
+    default:
+      return (
+        <section>
+          <h1>Not found</h1>
+          <p>
+            No page at <code>{hrefOf(route)}</code>.
+          </p>
+        </section>
+      );
+  }
+}
