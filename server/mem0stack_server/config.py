@@ -350,6 +350,18 @@ class Settings(BaseSettings):
     )
     import_batch_size: int = Field(256, description="Memories embedded and written per batch.")
 
+    # Expiry (docs/time.md)
+    expiry_retention_hours: float = Field(
+        168.0,
+        ge=0,
+        description="How long a memory past its expire_time is kept (hidden from list and "
+        "search, readable with show_expired) before the expiry sweeper deletes it and the "
+        "change feed reports it EXPIRED; 0 deletes at the first sweep after expiry.",
+    )
+    expiry_sweep_interval_s: float = Field(
+        60.0, gt=0, description="How often each server looks for expired memories to delete."
+    )
+
     # Webhooks (docs/webhooks.md)
     webhook_poll_s: float = Field(
         1.0,

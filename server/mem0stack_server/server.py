@@ -33,6 +33,7 @@ from mem0stack_server.app.adding import AddMemories, MemoryAdder
 from mem0stack_server.app.api_keys import ApiKeys
 from mem0stack_server.app.embedding import Embeddings
 from mem0stack_server.app.erasure import Erasure
+from mem0stack_server.app.expiry import ExpirySettings, sweep_periodically
 from mem0stack_server.app.graph import GraphMemory, queue_extraction
 from mem0stack_server.app.idempotency import Idempotency
 from mem0stack_server.app.inference.pipeline import InferencePipeline
@@ -378,6 +379,17 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
     stats = asyncio.create_task(
         _count_periodically(pool, settings.stats_interval_s), name="stats-counter"
     )
+    expiry = asyncio.create_task(
+        sweep_periodically(
+            pool,
+            ExpirySettings(
+                retention=timedelta(hours=settings.expiry_retention_hours),
+                interval_s=settings.expiry_sweep_interval_s,
+                timeout_s=settings.db_timeout_s,
+            ),
+        ),
+        name="expiry-sweeper",
+    )
     # Deliveries run beside the writes, never in them: a dead receiver slows nothing else.
     webhook_worker = WebhookWorker(
         webhook_store,
@@ -400,7 +412,7 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
         bound,
         settings,
         listener,
-        [pruner, stats],
+        [pruner, stats, expiry],
         operations,
         llm,
         graph,

@@ -59,6 +59,8 @@ RARE = {
     "mem0stack_webhook_deliveries": "webhooks are tested in test_webhooks.py",
     "mem0stack_webhook_delivery_seconds": "webhooks are tested in test_webhooks.py",
     "mem0stack_webhook_deliveries_pending": "webhooks are tested in test_webhooks.py",
+    "mem0stack_memories_expired": "only memories expired longer ago than "
+    "MEM0STACK_EXPIRY_RETENTION_HOURS (test_time.py sweeps some)",
 }
 
 # What the conversations say and what the fake LLM extracts from them.

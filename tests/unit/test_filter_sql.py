@@ -137,7 +137,7 @@ def test_unknown_field_message_lists_allowed_fields() -> None:
     assert str(raised.value) == (
         'unknown field "foo" at position 1; allowed: agent_id, run_id, actor_id, role, state, '
         "memory_type, categories, create_time, update_time, expire_time, event_time, "
-        "metadata.<key>"
+        "valid_time, invalid_time, metadata.<key>"
     )
 
 

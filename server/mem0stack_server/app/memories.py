@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from google.protobuf import empty_pb2
@@ -35,9 +35,19 @@ from mem0stack_server.domain.pagination import decode_token, encode_token, finge
 from mem0stack_server.domain.records import Caller, NewMemory, Revision
 from mem0stack_server.domain.tokens import position
 from mem0stack_server.domain.validation import Validator, masked_paths
-from mem0stack_server.store.memories import ORDERS, MemoryStore
+from mem0stack_server.store.memories import ORDERS, MemoryStore, Validity
 
-_UPDATABLE = ("content", "metadata", "categories", "expire_time", "event_time")
+_UPDATABLE = (
+    "content",
+    "metadata",
+    "categories",
+    "expire_time",
+    "event_time",
+    "valid_time",
+    "invalid_time",
+)
+_TimeField = Literal["expire_time", "event_time", "valid_time", "invalid_time"]
+_TIMES: tuple[_TimeField, ...] = ("expire_time", "event_time", "valid_time", "invalid_time")
 _IMMUTABLE = ("agent_id", "run_id", "actor_id", "role", "memory_type")
 
 
@@ -110,8 +120,14 @@ class Memories:
             memory_type=memory_pb2.Memory.Type.Name(m.memory_type or memory_pb2.Memory.SEMANTIC),
             metadata=self.check.metadata(from_struct(m.metadata), f"{field}.metadata"),
             categories=self.check.categories(m.categories, f"{field}.categories"),
-            expire_time=m.expire_time.ToDatetime(UTC) if m.HasField("expire_time") else None,
-            event_time=m.event_time.ToDatetime(UTC) if m.HasField("event_time") else None,
+            expire_time=_time(m, "expire_time"),
+            event_time=_time(m, "event_time"),
+            valid_time=_time(m, "valid_time"),
+            invalid_time=_checked_interval(
+                _time(m, "valid_time") or _time(m, "event_time") or datetime.now(UTC),
+                _time(m, "invalid_time"),
+                f"{field}.invalid_time",
+            ),
         )
 
     async def _insert(
@@ -156,7 +172,16 @@ class Memories:
             )
         column, descending = ORDERS[order]
         node = parse_filter(req.filter)
-        query_fp = fingerprint(user_id, req.filter, column, descending, req.show_expired)
+        validity = requested_validity(req)
+        query_fp = fingerprint(
+            user_id,
+            req.filter,
+            column,
+            descending,
+            req.show_expired,
+            validity.as_of.isoformat() if validity.as_of else "",
+            validity.include_invalid,
+        )
         token = decode_token(req.page_token, query_fp, 2)
         after = None
         if token is not None:
@@ -168,6 +193,7 @@ class Memories:
             user_id,
             node,
             show_expired=req.show_expired,
+            validity=validity,
             order=order,
             after=after,
             limit=page_size + 1,
@@ -213,9 +239,9 @@ class Memories:
             changes["metadata"] = self.check.metadata(from_struct(m.metadata), "memory.metadata")
         if "categories" in paths:
             changes["categories"] = self.check.categories(m.categories, "memory.categories")
-        for field in ("expire_time", "event_time"):
-            if field in paths:
-                changes[field] = getattr(m, field).ToDatetime(UTC) if m.HasField(field) else None
+        for time_field in _TIMES:
+            if time_field in paths:
+                changes[time_field] = _time(m, time_field)
         if "content" in changes:
             changes["embedding"] = (await self.embeddings.documents([changes["content"]]))[0]
 
@@ -232,6 +258,15 @@ class Memories:
                     value = memory_pb2.Memory.Type.Name(value) if value else ""
                 if value and value != current:
                     raise invalid(Reason.INVALID_ARGUMENT, f"memory.{field}", "cannot be changed")
+            if "valid_time" in changes and changes["valid_time"] is None:
+                # Cleared: back to the default, the event time or else the create time.
+                event_time = changes.get("event_time", row["event_time"])
+                changes["valid_time"] = event_time or row["create_time"]
+            _checked_interval(
+                changes.get("valid_time", row["valid_time"]),
+                changes.get("invalid_time", row["invalid_time"]),
+                "memory.invalid_time",
+            )
             if not changes:
                 return memory_from_row(row)
             updated = await self.store.update(
@@ -269,9 +304,9 @@ class Memories:
             paths.add("metadata")
         if m.categories:
             paths.add("categories")
-        for field in ("expire_time", "event_time"):
-            if m.HasField(field):
-                paths.add(field)
+        for time_field in _TIMES:
+            if m.HasField(time_field):
+                paths.add(time_field)
         return paths
 
     async def delete(
@@ -325,6 +360,35 @@ class Memories:
                 conn, user_id, node, caller.actor, request_id
             )
         return svc.BatchDeleteMemoriesResponse(deleted_count=deleted)
+
+
+def requested_validity(req: svc.ListMemoriesRequest | svc.SearchMemoriesRequest) -> Validity:
+    """The validity a list or search asks for: now, at ``as_of``, or any."""
+    if req.HasField("as_of"):
+        if req.include_invalid:
+            raise invalid(
+                Reason.INVALID_ARGUMENT,
+                "include_invalid",
+                "cannot be combined with as_of (as_of selects what was valid then)",
+            )
+        return Validity(as_of=req.as_of.ToDatetime(UTC))
+    return Validity(include_invalid=req.include_invalid)
+
+
+def _time(m: memory_pb2.Memory, field: _TimeField) -> datetime | None:
+    return getattr(m, field).ToDatetime(UTC) if m.HasField(field) else None
+
+
+def _checked_interval(
+    valid_time: datetime, invalid_time: datetime | None, field: str
+) -> datetime | None:
+    """``invalid_time``, which must come after ``valid_time``: a fact cannot stop being true
+    before it became true."""
+    if invalid_time is not None and invalid_time <= valid_time:
+        raise invalid(
+            Reason.INVALID_ARGUMENT, field, "must be after valid_time (when the fact became true)"
+        )
+    return invalid_time
 
 
 def etag_mismatch(name: str) -> DomainError:

@@ -19,6 +19,7 @@ from mem0stack.v1 import memory_pb2
 from mem0stack.v1 import memory_service_pb2 as svc
 from mem0stack_server.app.embedding import Embeddings
 from mem0stack_server.app.graph.service import GraphService, graph_disabled
+from mem0stack_server.app.memories import requested_validity
 from mem0stack_server.app.usage import UsageMeter
 from mem0stack_server.config import Settings
 from mem0stack_server.domain.convert import memory_from_row
@@ -113,13 +114,19 @@ class Search:
             name_weight=name_weight,
         )
         node = parse_filter(req.filter)
+        validity = requested_validity(req)
         keyword_rows: list[asyncpg.Record] = []
         if plan.keyword and query.strip():
             # The keyword statement needs only the text: it runs while the query embeds.
             keyword_search = _timed(
                 "keyword",
                 statements.keyword_relevance(
-                    self.store, user_id, query, node, show_expired=req.show_expired
+                    self.store,
+                    user_id,
+                    query,
+                    node,
+                    show_expired=req.show_expired,
+                    validity=validity,
                 ),
             )
             if vector is None:
@@ -147,7 +154,13 @@ class Search:
         rows = await _timed(
             "ranking",
             statements.ranked(
-                self.store, plan, user_id, ranking, node, show_expired=req.show_expired
+                self.store,
+                plan,
+                user_id,
+                ranking,
+                node,
+                show_expired=req.show_expired,
+                validity=validity,
             ),
         )
         response = svc.SearchMemoriesResponse(
@@ -178,7 +191,13 @@ class Search:
 
         async def fetch(ids: list[uuid.UUID]) -> list[asyncpg.Record]:
             return await self.store.scored_by_ids(
-                user_id, vector, ids, ranking.min_score, node, show_expired=req.show_expired
+                user_id,
+                vector,
+                ids,
+                ranking.min_score,
+                node,
+                show_expired=req.show_expired,
+                validity=requested_validity(req),
             )
 
         return await self.graph.augment_search(user_id, req, vector, ranking.top_k, response, fetch)

@@ -162,6 +162,8 @@ class Importer:
                 update_time=_time(m, "update_time"),
                 expire_time=_time(m, "expire_time"),
                 event_time=_time(m, "event_time"),
+                valid_time=_time(m, "valid_time"),
+                invalid_time=_time(m, "invalid_time"),
                 state=memory_pb2.Memory.State.Name(m.state or memory_pb2.Memory.ACTIVE),
                 source_id=source_id[:512],
             )

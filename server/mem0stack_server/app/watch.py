@@ -36,7 +36,14 @@ from mem0stack_server.store.sql import Params
 log = logging.getLogger(__name__)
 
 PAGE = 500
-_TIME_COLUMNS = ("create_time", "update_time", "expire_time", "event_time")
+_TIME_COLUMNS = (
+    "create_time",
+    "update_time",
+    "expire_time",
+    "event_time",
+    "valid_time",
+    "invalid_time",
+)
 
 
 @dataclass(frozen=True)
@@ -187,6 +194,9 @@ async def _produce(
 def memory_from_snapshot(stored: dict[str, Any]) -> memory_pb2.Memory:
     """The memory of a feed entry's snapshot (the row as JSON)."""
     snapshot = dict(stored)
+    # Entries written before migration 0011 have no validity columns.
+    snapshot.setdefault("valid_time", snapshot.get("event_time") or snapshot.get("create_time"))
+    snapshot.setdefault("invalid_time", None)
     for column in _TIME_COLUMNS:
         if snapshot.get(column) is not None:
             snapshot[column] = datetime.fromisoformat(snapshot[column])

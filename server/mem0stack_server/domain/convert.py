@@ -68,6 +68,8 @@ def memory_from_row(row: Row) -> memory_pb2.Memory:
         etag=etag_of(row["id"], row["version"]),
         memory_type=memory_pb2.Memory.Type.Value(row["memory_type"]),
         superseded_by=memory_name(row["user_id"], superseded_by) if superseded_by else "",
+        valid_time=timestamp(row["valid_time"]),
+        invalid_time=timestamp(row["invalid_time"]),
     )
 
 

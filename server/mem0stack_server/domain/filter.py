@@ -56,7 +56,8 @@ Only these fields may be filtered on; anything else is rejected.  Throughout,
     useful question for a list).  ``categories:*`` means "has any category";
     ``categories:"fo*"`` means "has a category starting with fo".  Other
     comparators are rejected; write ``-categories:"food"`` for "does not contain".
-``create_time``, ``update_time``, ``expire_time``, ``event_time``
+``create_time``, ``update_time``, ``expire_time``, ``event_time``, ``valid_time``,
+``invalid_time``
     All comparators, with an RFC 3339 timestamp that includes a UTC offset
     (``Z`` or ``+02:00``).  ``:`` is equality, ``expire_time:*`` means "is set".
 ``metadata.<key>[.<key>...]``
@@ -78,7 +79,8 @@ Only these fields may be filtered on; anything else is rejected.  Throughout,
 Missing values
 --------------
 A comparison never matches a missing value, **including** ``!=``, as with SQL
-NULL: a NULL column (``expire_time``, ``event_time``, ``memory_type``), an absent
+NULL: a NULL column (``expire_time``, ``event_time``, ``invalid_time``,
+``memory_type``), an absent
 metadata key or one holding JSON null all fail every comparison, and so does a
 metadata value of another type than a number or boolean literal.  Negation
 means "not matched", so ``NOT metadata.x = 1`` and ``-expire_time < "..."`` *do*

@@ -54,6 +54,13 @@ class NewMemory:
     update_time: datetime | None = None
     state: str = "ACTIVE"
     source_id: str = ""
+    # When the fact became true (a stated date), and stopped being true (stated).
+    valid_time: datetime | None = None
+    invalid_time: datetime | None = None
+
+    def valid_from(self, now: datetime) -> datetime:
+        """valid_time as stored: the stated one, else the event time, else the create time."""
+        return self.valid_time or self.event_time or self.create_time or now
 
     def row(self, now: datetime) -> dict[str, Any]:
         """The row this memory became when inserted at ``now``, without reading it back."""
@@ -76,6 +83,8 @@ class NewMemory:
             "update_time": self.update_time or self.create_time or now,
             "expire_time": self.expire_time,
             "event_time": self.event_time,
+            "valid_time": self.valid_from(now),
+            "invalid_time": self.invalid_time,
         }
 
 

@@ -45,6 +45,10 @@ def observe_embedding_batch(seconds: float, texts: int) -> None:
 MEMORY_EVENTS = Counter(
     "mem0stack_memory_events_total", "Memory changes by AddMemories event type.", ("event",)
 )
+MEMORIES_EXPIRED = Counter(
+    "mem0stack_memories_expired_total",
+    "Memories deleted by the expiry sweeper, their retention after expire_time over.",
+)
 
 # The asyncpg pool, read at scrape time (watch_db_pool) so the figures are never stale.
 DB_POOL_CONNECTIONS = Gauge(

@@ -63,6 +63,8 @@ _FIELDS: Final[dict[str, _FieldSpec]] = {
     "update_time": _FieldSpec(_Kind.TIME, nullable=True),
     "expire_time": _FieldSpec(_Kind.TIME, nullable=True),
     "event_time": _FieldSpec(_Kind.TIME, nullable=True),
+    "valid_time": _FieldSpec(_Kind.TIME, nullable=True),
+    "invalid_time": _FieldSpec(_Kind.TIME, nullable=True),
     "metadata": _FieldSpec(_Kind.JSON, nullable=False),
 }
 _ALLOWED_FIELDS_TEXT: Final = ", ".join(

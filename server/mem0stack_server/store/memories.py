@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +27,8 @@ from mem0stack_server.store.sql import Params
 
 MEMORY_COLUMNS = (
     "id, user_id, agent_id, run_id, actor_id, role, memory_type, content, hash, metadata, "
-    "categories, state, superseded_by, version, create_time, update_time, expire_time, event_time"
+    "categories, state, superseded_by, version, create_time, update_time, expire_time, event_time, "
+    "valid_time, invalid_time"
 )
 
 _INSERT_REVISION = """
@@ -51,17 +53,45 @@ ORDERS = {
 }
 
 
+@dataclass(frozen=True)
+class Validity:
+    """Which memories a read counts as true: those true now (the default), those true at
+    ``as_of``, or all of them (``include_invalid``)."""
+
+    as_of: datetime | None = None
+    include_invalid: bool = False
+
+
+CURRENT = Validity()
+
+
 def memory_filter(
-    node: Node | None, params: Params, *, show_expired: bool, column_prefix: str = ""
+    node: Node | None,
+    params: Params,
+    *,
+    show_expired: bool,
+    validity: Validity = CURRENT,
+    column_prefix: str = "",
 ) -> str:
-    """The caller's filter plus the defaults: live (ACTIVE) and, unless ``show_expired``,
-    unexpired memories. A filter that names ``state`` replaces the first default."""
-    compiled = compile_filter(node, params, column_prefix=column_prefix)
+    """The caller's filter plus the defaults: memories true now (ACTIVE, and no
+    invalid_time passed) and, unless ``show_expired``, unexpired ones. A filter that names
+    ``state`` replaces the first default; ``validity`` can move it to another time
+    (``as_of``: valid_time at or before it, invalid_time unset or after it, whatever the
+    state now) or drop it (``include_invalid``)."""
+    p = column_prefix
+    compiled = compile_filter(node, params, column_prefix=p)
     parts = [compiled.sql]
-    if "state" not in compiled.fields:
-        parts.append(f"{column_prefix}state = 'ACTIVE'")
+    if validity.as_of is not None:
+        at = params.add(validity.as_of)
+        parts.append(
+            f"{p}valid_time <= {at} AND ({p}invalid_time IS NULL OR {p}invalid_time > {at})"
+        )
+    elif not validity.include_invalid and "state" not in compiled.fields:
+        parts.append(
+            f"{p}state = 'ACTIVE' AND ({p}invalid_time IS NULL OR {p}invalid_time > now())"
+        )
     if not show_expired:
-        parts.append(f"({column_prefix}expire_time IS NULL OR {column_prefix}expire_time > now())")
+        parts.append(f"({p}expire_time IS NULL OR {p}expire_time > now())")
     return " AND ".join(parts)
 
 
@@ -110,6 +140,7 @@ class MemoryStore:
         node: Node | None,
         *,
         show_expired: bool,
+        validity: Validity = CURRENT,
         order: str,
         after: tuple[datetime, uuid.UUID] | None,
         limit: int,
@@ -120,7 +151,7 @@ class MemoryStore:
         params = Params()
         conditions = [
             f"user_id = {params.add(user_id)}",
-            memory_filter(node, params, show_expired=show_expired),
+            memory_filter(node, params, show_expired=show_expired, validity=validity),
         ]
         if after is not None:
             op = "<" if descending else ">"
@@ -144,6 +175,7 @@ class MemoryStore:
         node: Node | None,
         *,
         show_expired: bool,
+        validity: Validity = CURRENT,
     ) -> list[asyncpg.Record]:
         """The memories ``ids`` that pass the filter and ``min_score``, with ``score``."""
         params = Params()
@@ -151,7 +183,7 @@ class MemoryStore:
         sql = f"""SELECT {MEMORY_COLUMNS}, 1 - {distance} AS score FROM memories
             WHERE user_id = {params.add(user_id)} AND id = ANY({params.add(list(ids))}::uuid[])
               AND 1 - {distance} >= {params.add(min_score)}
-              AND {memory_filter(node, params, show_expired=show_expired)}"""
+              AND {memory_filter(node, params, show_expired=show_expired, validity=validity)}"""
         rows: list[asyncpg.Record] = await self.pool.fetch(sql, *params, timeout=self._t())
         return rows
 
@@ -305,9 +337,9 @@ class MemoryStore:
             """INSERT INTO memories (id, user_id, agent_id, run_id, actor_id, role, memory_type,
                                      content, hash, embedding, metadata, categories,
                                      create_time, update_time, expire_time, event_time,
-                                     state, source_id)
+                                     state, source_id, valid_time, invalid_time)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                       $17, $18)""",
+                       $17, $18, $19, $20)""",
             [
                 (
                     m.id,
@@ -328,6 +360,8 @@ class MemoryStore:
                     m.event_time,
                     m.state,
                     m.source_id,
+                    m.valid_from(now),
+                    m.invalid_time,
                 )
                 for m in memories
             ],
@@ -466,11 +500,16 @@ class MemoryStore:
         """Mark ``old_id`` superseded by ``new_id`` (already inserted) and record it.
 
         The old memory keeps its content; its state, successor, version and update time
-        change, and a SUPERSEDE revision says so.
+        change, and a SUPERSEDE revision says so. It stopped being true when its successor
+        became true (never before it became true itself), unless it was already stated to
+        have stopped earlier.
         """
         row: asyncpg.Record = await conn.fetchrow(
             f"""UPDATE memories SET state = 'SUPERSEDED', superseded_by = $3,
-                       version = version + 1, update_time = $4
+                       version = version + 1, update_time = $4,
+                       invalid_time = least(invalid_time, greatest(valid_time, (
+                           SELECT s.valid_time FROM memories AS s
+                           WHERE s.user_id = $1 AND s.id = $3)))
                 WHERE user_id = $1 AND id = $2
                 RETURNING {MEMORY_COLUMNS}""",
             user_id,

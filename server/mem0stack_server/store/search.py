@@ -55,7 +55,13 @@ import asyncpg
 import numpy as np
 
 from mem0stack_server.domain.filter import Node
-from mem0stack_server.store.memories import MEMORY_COLUMNS, MemoryStore, memory_filter
+from mem0stack_server.store.memories import (
+    CURRENT,
+    MEMORY_COLUMNS,
+    MemoryStore,
+    Validity,
+    memory_filter,
+)
 from mem0stack_server.store.sql import Params
 
 # Candidates each leg contributes, as a multiple of top_k.
@@ -418,12 +424,18 @@ def _read_top(r: RankingParams, ctes: list[str]) -> str:
 
 
 async def keyword_relevance(
-    store: MemoryStore, user_id: str, query: str, node: Node | None, *, show_expired: bool
+    store: MemoryStore,
+    user_id: str,
+    query: str,
+    node: Node | None,
+    *,
+    show_expired: bool,
+    validity: Validity = CURRENT,
 ) -> list[asyncpg.Record]:
     """The keyword leg: (id, relevance) of the best ``KEYWORD_ROWS`` matches, best first."""
     params = Params()
     k = KeywordParams(params.add(user_id), params.add(query), params.add(KEYWORD_ROWS))
-    where = memory_filter(node, params, show_expired=show_expired)
+    where = memory_filter(node, params, show_expired=show_expired, validity=validity)
     return await store.fetch(keyword_sql(k, where), params.values)
 
 
@@ -452,6 +464,7 @@ async def ranked(
     node: Node | None,
     *,
     show_expired: bool,
+    validity: Validity = CURRENT,
 ) -> list[asyncpg.Record]:
     """The ranking statement: the winners in full, with ``score`` (cosine), best first."""
     params = Params()
@@ -470,5 +483,5 @@ async def ranked(
         session_gap=params.add(ranking.session_gap_s),
         assistant_context=params.add(ranking.assistant_context),
     )
-    where = memory_filter(node, params, show_expired=show_expired)
+    where = memory_filter(node, params, show_expired=show_expired, validity=validity)
     return await store.fetch(search_sql(p, r, where), params.values)

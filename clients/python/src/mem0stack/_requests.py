@@ -303,10 +303,16 @@ def create(
     actor_id: str = "",
     expire_time: datetime | None = None,
     event_time: datetime | None = None,
+    valid_time: datetime | None = None,
+    invalid_time: datetime | None = None,
     request_id: str | None = None,
     timeout: float | None = None,
 ) -> Unary[memory_pb2.Memory]:
-    """Store ``content`` verbatim as a memory of ``user`` (a user id or ``users/{id}``)."""
+    """Store ``content`` verbatim as a memory of ``user`` (a user id or ``users/{id}``).
+
+    ``valid_time`` is when the fact became true (default: ``event_time``, else now) and
+    ``invalid_time`` when it stopped being true (default: still true).
+    """
     memory = memory_pb2.Memory(
         content=content,
         metadata=to_struct(metadata),
@@ -316,6 +322,8 @@ def create(
         actor_id=actor_id,
         expire_time=to_timestamp(expire_time),
         event_time=to_timestamp(event_time),
+        valid_time=to_timestamp(valid_time),
+        invalid_time=to_timestamp(invalid_time),
     )
     request = svc.CreateMemoryRequest(
         parent=user_name(user), memory=memory, request_id=request_id or ""
@@ -378,12 +386,15 @@ def search(
     min_score: float | None = None,
     mode: str = "",
     show_expired: bool = False,
+    as_of: datetime | None = None,
+    include_invalid: bool = False,
     timeout: float | None = None,
 ) -> Unary[list[memory_pb2.SearchResult]]:
     """The memories of ``user`` most relevant to ``query``, best first.
 
     ``filter`` is an AIP-160 expression (``agent_id = "travel"``); ``mode`` is
-    ``hybrid`` (the server's default), ``vector`` or ``keyword``.
+    ``hybrid`` (the server's default), ``vector`` or ``keyword``. ``as_of`` searches what
+    was true at that time; ``include_invalid`` searches superseded memories too.
     """
     if mode.lower() not in SEARCH_MODES:
         raise ValueError(f"mode must be one of hybrid, vector, keyword, not {mode!r}")
@@ -394,6 +405,8 @@ def search(
         top_k=top_k,
         mode=SEARCH_MODES[mode.lower()],
         show_expired=show_expired,
+        as_of=to_timestamp(as_of),
+        include_invalid=include_invalid,
     )
     if min_score is not None:
         request.min_score = min_score
@@ -412,15 +425,20 @@ def iter_memories(
     order_by: str = "",
     page_size: int = 0,
     show_expired: bool = False,
+    as_of: datetime | None = None,
+    include_invalid: bool = False,
     timeout: float | None = None,
 ) -> Pages[memory_pb2.Memory]:
-    """Every memory of ``user`` matching ``filter``, fetching pages as it goes."""
+    """Every memory of ``user`` matching ``filter``, fetching pages as it goes (what was
+    true at ``as_of``, or superseded ones too with ``include_invalid``)."""
     request = svc.ListMemoriesRequest(
         parent=user_name(user),
         filter=filter,
         order_by=order_by,
         page_size=page_size,
         show_expired=show_expired,
+        as_of=to_timestamp(as_of),
+        include_invalid=include_invalid,
     )
     return Pages.over(list_memories(request, timeout=timeout), lambda page: page.memories)
 

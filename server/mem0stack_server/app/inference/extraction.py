@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from mem0stack_server.app.inference import prompts
@@ -32,7 +32,8 @@ class Fact:
     """One extracted fact.
 
     ``subject`` is "user" or "agent"; ``forget`` marks a request to forget it (never
-    stored); ``message`` is the index of the turn it came from, when the model said so.
+    stored); ``message`` is the index of the turn it came from, when the model said so;
+    ``valid_from`` is when the fact became true, when the conversation states it.
     """
 
     text: str
@@ -40,6 +41,7 @@ class Fact:
     forget: bool = False
     categories: tuple[str, ...] = ()
     message: int | None = None
+    valid_from: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,8 @@ def parse_facts(data: Any, *, turns: int, categories: Sequence[str], max_chars: 
     Accepted besides the schema: a bare list instead of ``{"facts": [...]}``; facts as
     plain strings (mem0's own format, which many models have learned); "subject" and
     "forget" missing (user, false); unknown categories (dropped: categories are labels,
-    not facts); a "message" number out of range (ignored).
+    not facts); a "message" number out of range (ignored); "valid_from" missing, or not a
+    YYYY-MM-DD or YYYY-MM date (no stated date: the message time stands in).
     """
     items = data.get("facts") if isinstance(data, dict) else data
     if not isinstance(items, list):
@@ -132,8 +135,26 @@ def parse_facts(data: Any, *, turns: int, categories: Sequence[str], max_chars: 
             message = int(message)
         if not isinstance(message, int) or isinstance(message, bool) or not 0 <= message < turns:
             message = None
-        facts.append(Fact(text, subject, bool(forget), tuple(chosen), message))
+        valid_from = _stated_date(item.get("valid_from"))
+        facts.append(Fact(text, subject, bool(forget), tuple(chosen), message, valid_from))
     return facts
+
+
+def _stated_date(value: Any) -> datetime | None:
+    """A stated YYYY-MM-DD (or YYYY-MM, the month's first day) as midnight UTC.
+
+    A date that does not parse is dropped rather than failing the answer: the fact itself
+    is fine, and its message time is a sound stand-in for when it became true.
+    """
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    for pattern in ("%Y-%m-%d", "%Y-%m"):
+        try:
+            return datetime.strptime(text, pattern).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
 
 
 async def summarize_run(

@@ -426,6 +426,8 @@ class InferencePipeline:
             metadata=checked.metadata,
             categories=_merge(fact.categories, checked.categories),
             event_time=(source.time if source is not None else None) or call.given_reference,
+            # Stated in the conversation; else the event time (NewMemory.valid_from).
+            valid_time=fact.valid_from,
         )
 
 

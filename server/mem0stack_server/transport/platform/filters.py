@@ -9,7 +9,8 @@ every other filter, so both paths select the same memories.
 
 Fields: ``user_id`` (only as one plain value at the top, or inside a top-level ``AND``: it
 names the owner, see :mod:`.scope`), ``agent_id``, ``run_id``, ``app_id``, ``created_at``,
-``updated_at`` (dates ``YYYY-MM-DD``, ISO 8601 times or Unix seconds), ``categories`` and
+``updated_at``, ``expiration_date`` and our ``valid_time`` and ``invalid_time`` (dates
+``YYYY-MM-DD``, ISO 8601 times or Unix seconds), ``categories`` and
 ``metadata`` (an object of keys). Anything else is a 400 naming it, never ignored. Not
 supported, and said so: ``icontains`` on metadata and ids (we have no case-insensitive
 comparison), ``contains`` on ids, a wildcard or an operator on ``user_id``.
@@ -27,7 +28,14 @@ from mem0stack_server.transport.platform.scope import APP_ID_KEY, ENTITY_KEYS, S
 
 _OPS = ("eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains", "icontains")
 _COMPARE = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-_TIME_FIELDS = {"created_at": "create_time", "updated_at": "update_time"}
+_TIME_FIELDS = {
+    "created_at": "create_time",
+    "updated_at": "update_time",
+    "expiration_date": "expire_time",
+    # Ours: when the fact was true (docs/time.md).
+    "valid_time": "valid_time",
+    "invalid_time": "invalid_time",
+}
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -140,7 +148,8 @@ def _condition(key: str, value: Any, path: str, *, top: bool) -> str | None:
     else:
         raise bad_request(
             f"{path}: unknown filter field {key!r}; known are AND, OR, NOT, user_id, "
-            "agent_id, app_id, run_id, created_at, updated_at, categories and metadata"
+            "agent_id, app_id, run_id, created_at, updated_at, expiration_date, valid_time, "
+            "invalid_time, categories and metadata"
         )
 
 

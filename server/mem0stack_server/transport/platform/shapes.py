@@ -69,6 +69,9 @@ def memory(m: memory_pb2.Memory, *, run_key: str = "session_id") -> dict[str, An
         "updated_at": time_text(m, "update_time"),
         "expiration_date": expire,
         "event_time": time_text(m, "event_time"),
+        # Ours, beside mem0's fields: when the fact was true (docs/time.md).
+        "valid_time": time_text(m, "valid_time"),
+        "invalid_time": time_text(m, "invalid_time"),
         "state": memory_pb2.Memory.State.Name(m.state),
         "replaced_by": m.superseded_by.rsplit("/", 1)[-1] if m.superseded_by else None,
         "immutable": False,
