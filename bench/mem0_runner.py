@@ -32,7 +32,9 @@ from typing import Any
 from mem0 import Memory
 
 
-def memory(pg_uri: str, embed_url: str, collection: str) -> Memory:
+def memory(pg_uri: str, embed_url: str, collection: str, maxconn: int | None = None) -> Memory:
+    """mem0 on the benchmark's PostgreSQL; ``maxconn`` sizes its connection pool (mem0's
+    default is 5), for callers that use it from several threads."""
     history = Path(tempfile.mkdtemp(prefix="mem0-history-")) / "history.db"
     return Memory.from_config(
         {
@@ -44,7 +46,8 @@ def memory(pg_uri: str, embed_url: str, collection: str) -> Memory:
                     "embedding_model_dims": 384,
                     "hnsw": True,
                     "diskann": False,
-                },
+                }
+                | ({"maxconn": maxconn} if maxconn else {}),
             },
             "embedder": {
                 "provider": "openai",

@@ -21,8 +21,15 @@ BENCH_OUT ?= build/bench
 BENCH_SIZES ?= 1000,10000,100000
 SCALE_MEMORIES ?= 1000000
 SCALE_EF_SEARCH ?= 40,100,200,400
+# The load benchmarks (bench/bench_load.py): seconds per throughput point, client counts,
+# and the soak's length and report interval.
+LOAD_SECONDS ?= 30
+LOAD_CLIENTS ?= 1,8,32,128
+SOAK_MINUTES ?= 10
+SOAK_REPORT_SECONDS ?= 60
 
-.PHONY: bench-setup bench bench-server bench-import bench-compare bench-locomo bench-beam bench-scale bench-embed
+.PHONY: bench-setup bench bench-server bench-import bench-compare bench-locomo bench-beam bench-scale bench-embed \
+	bench-throughput bench-soak
 
 $(MEM0_STAMP): bench/requirements-mem0.txt
 	test -x $(MEM0_VENV)/bin/python || $(PYTHON) -m venv $(MEM0_VENV)
@@ -32,7 +39,8 @@ $(MEM0_STAMP): bench/requirements-mem0.txt
 bench-setup: setup $(MEM0_STAMP) ## Create .venv-mem0 (mem0ai 2.2.1, pinned) for the comparisons
 
 bench: bench-setup ## Run the whole benchmark suite (long: the 1M scale test alone takes about an hour)
-	$(MAKE) --no-print-directory bench-embed bench-server bench-import bench-compare bench-locomo bench-beam bench-scale
+	$(MAKE) --no-print-directory bench-embed bench-server bench-import bench-compare bench-locomo bench-beam bench-scale \
+		bench-throughput bench-soak
 
 bench-server: setup ## mem0-stack alone: 10,000 memories, 1,000 searches per mode
 	$(BIN)/python -m bench.bench_server --data $(LOCOMO_DATA)
@@ -54,3 +62,11 @@ bench-scale: setup ## mem0-stack at SCALE_MEMORIES: search p50/p99, HNSW recall@
 
 bench-embed: setup ## Query embedding on this CPU: float vs int8 compute with int8 and uint8 weights
 	$(BIN)/python -m bench.bench_embed --data $(LOCOMO_DATA)
+
+bench-throughput: bench-setup ## Requests/s at LOAD_CLIENTS clients, search and mixed: mem0-stack x1, x2, mem0
+	$(BIN)/python -m bench.bench_load throughput --data $(LOCOMO_DATA) --seconds $(LOAD_SECONDS) \
+		--clients $(LOAD_CLIENTS) --json $(BENCH_OUT)/throughput.json
+
+bench-soak: setup ## 32 clients of mixed load for SOAK_MINUTES: per-minute figures, server RSS trend
+	$(BIN)/python -m bench.bench_load soak --data $(LOCOMO_DATA) --minutes $(SOAK_MINUTES) \
+		--report-seconds $(SOAK_REPORT_SECONDS) --json $(BENCH_OUT)/soak.json
