@@ -100,6 +100,24 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(2, description="Connections the pool keeps open.")
     db_pool_max: int = Field(10, description="Most connections the pool opens.")
     db_timeout_s: float = Field(10.0, description="Upper bound on any one database call.")
+    db_connect_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="Upper bound on opening one database connection; while the database is "
+        "away, a call waits no longer than this to find out.",
+    )
+    db_probe_interval_s: float = Field(
+        1.0,
+        gt=0,
+        description="How often the server checks that the database answers (on a connection "
+        "of its own); health turns NOT_SERVING, and calls fail fast, when it does not.",
+    )
+    db_backoff_max_s: float = Field(
+        2.0,
+        gt=0,
+        description="Longest wait between reconnection attempts while the database is away "
+        "(the waits double from 0.1 s); the embedded one is restarted with its own backoff.",
+    )
     hnsw_ef_search: int = Field(
         200,
         ge=10,

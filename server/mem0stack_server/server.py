@@ -7,6 +7,8 @@ import importlib.metadata
 import ipaddress
 import logging
 import signal
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -41,6 +43,7 @@ from mem0stack_server.app.memories import Memories
 from mem0stack_server.app.operations import Operations
 from mem0stack_server.app.search import Search
 from mem0stack_server.app.server_status import ServerFacts, ServerStatus
+from mem0stack_server.app.serving import ServingState
 from mem0stack_server.app.usage import UsageMeter
 from mem0stack_server.app.users import Users
 from mem0stack_server.app.webhook_delivery import DeliverySettings, WebhookWorker
@@ -55,7 +58,10 @@ from mem0stack_server.llm import LLMClient
 from mem0stack_server.llm import from_settings as llm_from_settings
 from mem0stack_server.obs import metrics, tracing
 from mem0stack_server.store.access_log import AccessLogStore
+from mem0stack_server.store.availability import DatabaseMonitor, ProbeSettings
 from mem0stack_server.store.database import (
+    DATABASE_ERRORS,
+    EmbeddedPostgres,
     create_pool,
     migrate,
     set_acquire_observer,
@@ -72,12 +78,14 @@ from mem0stack_server.store.usage import UsageStore
 from mem0stack_server.store.webhooks import WebhookStore
 from mem0stack_server.transport.admin_servicer import AdminServicer
 from mem0stack_server.transport.graph_servicer import GraphServicer
+from mem0stack_server.transport.health import HealthServicer
 from mem0stack_server.transport.interceptors import (
     AuditInterceptor,
     AuthInterceptor,
     ErrorInterceptor,
     ObservabilityInterceptor,
     RequestCheckInterceptor,
+    ServingInterceptor,
 )
 from mem0stack_server.transport.memory_servicer import MemoryServicer
 from mem0stack_server.transport.platform.routes import Services as PlatformServices
@@ -127,6 +135,7 @@ async def open_database(settings: Settings, dsn: str, embedder: Embedder) -> asy
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         ef_search=settings.hnsw_ef_search,
+        connect_timeout_s=settings.db_connect_timeout_s,
     )
     try:
         await migrate(pool, embedding_model=embedder.model, embedding_dim=embedder.dimension)
@@ -150,7 +159,7 @@ class RunningServer:
     """A started server and what it owns, so tests and the CLI can stop it cleanly."""
 
     server: grpc.aio.Server
-    health: health.aio.HealthServicer
+    health: HealthServicer
     pool: asyncpg.Pool
     embedder: Embedder
     port: int
@@ -164,45 +173,87 @@ class RunningServer:
     webhooks: WebhookWorker | None = None
     access_log: AccessLog | None = None
     usage: UsageMeter | None = None
+    serving: ServingState | None = None
+    monitor: DatabaseMonitor | None = None
 
     async def stop(self) -> None:
         """Drain: report NOT_SERVING, let calls in flight finish, then close resources.
 
         Between the two, new calls are still served for ``drain_delay_s``: load balancers
         (Envoy's health checks) need that long to see NOT_SERVING and move traffic away,
-        instead of finding refused connections.
+        instead of finding refused connections. Then new calls are refused with
+        UNAVAILABLE (SHUTTING_DOWN, RetryInfo), open streams end with the cursor to resume
+        from, and the calls already running get the grace period to finish before the gRPC
+        server stops: stopping it first would cancel the calls it had received but not
+        yet started. Every later step is bounded, so a database that is away cannot hold
+        the exit up.
         """
         await self.health.enter_graceful_shutdown()
         metrics.SERVING.set(0)
         if self.settings.drain_delay_s > 0:
             await asyncio.sleep(self.settings.drain_delay_s)
-        await asyncio.gather(
-            self.server.stop(self.settings.grace_period_s),
-            *([self.platform.stop(self.settings.grace_period_s)] if self.platform else []),
-        )
+        grace = self.settings.grace_period_s
+        deadline = time.monotonic() + grace
+        platform = asyncio.ensure_future(self.platform.stop(grace)) if self.platform else None
+        if self.serving is not None:
+            self.serving.start_draining()
+            if not await self.serving.wait_idle(grace):
+                log.warning(
+                    "calls still running when the grace period ended",
+                    extra={"calls": self.serving.in_flight},
+                )
+        await self.server.stop(max(deadline - time.monotonic(), 0.1))
+        if platform is not None:
+            await platform
+        if self.monitor is not None:
+            await self.monitor.stop()
         if self.operations is not None:
-            await self.operations.stop(self.settings.grace_period_s)
+            await _bounded(self.operations.stop(grace), grace + _CLOSE_S, "operations")
         if self.graph is not None:
-            await self.graph.stop()
+            await _bounded(self.graph.stop(), _CLOSE_S, "graph worker")
         if self.webhooks is not None:
-            await self.webhooks.stop()
+            await _bounded(self.webhooks.stop(), _CLOSE_S, "webhook worker")
         if self.access_log is not None:
-            await self.access_log.stop()  # after the calls: every one is written
+            # After the calls, so every one is written (unless the database is away).
+            await _bounded(self.access_log.stop(), _CLOSE_S, "access log")
         if self.usage is not None:
             await self.usage.stop()
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
-        await self.listener.close()
-        await self.pool.close()
+        await _bounded(self.listener.close(), _CLOSE_S, "feed listener")
+        if not await _bounded(self.pool.close(), _CLOSE_S, "database pool"):
+            self.pool.terminate()
         await self.embedder.aclose()
         if self.llm is not None:
             await self.llm.aclose()
         tracing.shutdown()
 
 
-async def start(settings: Settings, dsn: str) -> RunningServer:
-    """Start serving on ``settings.listen``; the database must be reachable at ``dsn``."""
+#: How long each resource may take to close on shutdown before it is abandoned.
+_CLOSE_S = 5.0
+
+
+async def _bounded(step: Awaitable[object], seconds: float, what: str) -> bool:
+    """Await one shutdown step for at most ``seconds``; whether it finished in time."""
+    try:
+        await asyncio.wait_for(step, seconds)
+    except TimeoutError:
+        log.warning("gave up waiting for the %s to stop", what, extra={"after_s": seconds})
+        return False
+    except DATABASE_ERRORS as exc:
+        log.warning("the %s stopped with a database error: %s", what, exc)
+    return True
+
+
+async def start(
+    settings: Settings, dsn: str, embedded: EmbeddedPostgres | None = None
+) -> RunningServer:
+    """Start serving on ``settings.listen``; the database must be reachable at ``dsn``.
+
+    ``embedded`` is the PostgreSQL the server runs itself, which it starts again should it
+    die; without it the database is external and the server only reconnects.
+    """
     llm = llm_from_settings(settings)  # first: a configuration error stops start-up at once
     tracing.configure()
     if llm is None:
@@ -271,11 +322,28 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
     await operations.start()
     access_log = AccessLog(AccessLogStore(pool), settings.audit_retention_days)
     await access_log.start()
+    health_servicer = HealthServicer()
+    serving = ServingState()
+    monitor = DatabaseMonitor(
+        dsn,
+        pool,
+        ProbeSettings(
+            interval_s=settings.db_probe_interval_s,
+            timeout_s=min(settings.db_connect_timeout_s, 2.0),
+            backoff_initial_s=0.1,
+            backoff_max_s=settings.db_backoff_max_s,
+        ),
+        _on_database_change(serving, health_servicer),
+        embedded,
+        metrics.DATABASE_RESTARTS.inc,
+    )
+    serving.database_retry_s = monitor.retry_after_s
     server = grpc.aio.server(
         interceptors=[
             aio_server_interceptor(filter_=_TRACED),  # type: ignore[no-untyped-call]
             ObservabilityInterceptor(),
             ErrorInterceptor(),
+            ServingInterceptor(serving, monitor.suspect),
             AuthInterceptor(authenticator),
             RequestCheckInterceptor(),
             AuditInterceptor(access_log),
@@ -301,6 +369,7 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
         listener=listener,
         store=store,
         embeddings=embeddings,
+        serving=serving,
     )
     memory_service_pb2_grpc.add_MemoryServiceServicer_to_server(servicer, server)
     graph_service_pb2_grpc.add_GraphServiceServicer_to_server(
@@ -331,7 +400,6 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
         ),
         server,
     )
-    health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (
@@ -368,6 +436,8 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
     for service in ("", SERVICE_NAME, GRAPH_SERVICE_NAME, WEBHOOK_SERVICE_NAME, ADMIN_SERVICE_NAME):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     metrics.SERVING.set(1)
+    metrics.DATABASE_UP.set(1)
+    await monitor.start()
     tls = "off" if credentials is None else "mutual" if settings.tls_client_ca_file else "on"
     log.info(
         "serving", extra={"address": f"{host}:{bound}", "embedder": embedder.model, "tls": tls}
@@ -420,6 +490,8 @@ async def start(settings: Settings, dsn: str) -> RunningServer:
         webhook_worker,
         access_log,
         usage,
+        serving=serving,
+        monitor=monitor,
     )
 
 
@@ -430,7 +502,7 @@ async def _prune_feed_periodically(pool: asyncpg.Pool, retention: timedelta) -> 
             deleted = await EventStore(pool).prune(retention)
             if deleted:
                 log.info("pruned change feed", extra={"deleted": deleted})
-        except (OSError, asyncpg.PostgresError) as exc:
+        except DATABASE_ERRORS as exc:
             log.warning("could not prune the change feed: %s", exc)
         await asyncio.sleep(3600)
 
@@ -474,9 +546,29 @@ def start_metrics(settings: Settings) -> None:
     log.info("metrics", extra={"address": settings.metrics_listen})
 
 
-async def serve(settings: Settings, dsn: str) -> None:
+def _on_database_change(
+    serving: ServingState, health_servicer: HealthServicer
+) -> Callable[[bool], Awaitable[None]]:
+    """What the server does when the database goes away or comes back."""
+
+    async def changed(available: bool) -> None:
+        serving.set_database_available(available)
+        metrics.DATABASE_UP.set(1 if available else 0)
+        if not available:
+            metrics.DATABASE_OUTAGES.inc()
+        await health_servicer.set_all(
+            health_pb2.HealthCheckResponse.SERVING
+            if available
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        metrics.SERVING.set(1 if available and not serving.draining else 0)
+
+    return changed
+
+
+async def serve(settings: Settings, dsn: str, embedded: EmbeddedPostgres | None = None) -> None:
     """Run until SIGTERM or SIGINT, then drain gracefully."""
-    running = await start(settings, dsn)
+    running = await start(settings, dsn, embedded)
     start_metrics(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -61,6 +61,10 @@ RARE = {
     "mem0stack_webhook_deliveries_pending": "webhooks are tested in test_webhooks.py",
     "mem0stack_memories_expired": "only memories expired longer ago than "
     "MEM0STACK_EXPIRY_RETENTION_HOURS (test_time.py sweeps some)",
+    "mem0stack_database_outages": "only a database that stops answering (test_db_restart.py)",
+    "mem0stack_database_restarts": "only an embedded PostgreSQL that died (test_db_restart.py)",
+    "mem0stack_refused": "only while the database is away or the server drains "
+    "(test_db_restart.py)",
 }
 
 # What the conversations say and what the fake LLM extracts from them.

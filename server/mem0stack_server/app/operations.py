@@ -38,6 +38,7 @@ from mem0stack_server.domain.ids import new_memory_id
 from mem0stack_server.domain.names import parse_parent
 from mem0stack_server.domain.records import Caller
 from mem0stack_server.obs import metrics
+from mem0stack_server.store.database import CONNECTION_FAILURES, DATABASE_ERRORS
 from mem0stack_server.store.memories import Finish
 from mem0stack_server.store.operations import LeaseLostError, OperationStore
 
@@ -129,7 +130,7 @@ class Operations:
         )
         try:
             await self.store.release(left, self.owner)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except DATABASE_ERRORS as exc:
             log.warning("could not hand back running operations: %s", exc)
 
     async def submit(self, user_id: str, req: svc.AddMemoriesRequest, caller: Caller) -> str:
@@ -239,7 +240,7 @@ class Operations:
                     f"the operation did not finish within {timeout:g}s; nothing was written",
                 ),
             )
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+        except CONNECTION_FAILURES as exc:
             # The database went away: the lease lapses and a later sweep runs it again.
             log.warning("background operation interrupted: %s", exc)
         except Exception:
@@ -275,7 +276,7 @@ class Operations:
             try:
                 if not await self.store.renew(op_id, self.owner, self.lease):
                     return
-            except (OSError, asyncpg.PostgresError) as exc:
+            except DATABASE_ERRORS as exc:
                 log.warning("could not renew an operation lease: %s", exc)
 
     async def _sweep(self) -> None:
@@ -297,7 +298,7 @@ class Operations:
                     )
                     if purged:
                         log.info("purged finished operations", extra={"deleted": purged})
-            except (OSError, asyncpg.PostgresError) as exc:
+            except DATABASE_ERRORS as exc:
                 log.warning("could not sweep background operations: %s", exc)
             # After the first sweep, a PENDING operation is an orphan only once it has
             # waited a whole lease: younger ones are most likely in a live server's queue.

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import cast
 
 import asyncpg
 import numpy as np
@@ -16,13 +17,14 @@ from mem0stack.v1 import memory_pb2, streams_pb2
 from mem0stack_server.app.embedding import Embeddings
 from mem0stack_server.config import Settings
 from mem0stack_server.domain.convert import content_hash, from_struct, memory_from_row
-from mem0stack_server.domain.errors import DomainError, Reason, invalid
+from mem0stack_server.domain.errors import DomainError, Reason, invalid, unavailable, with_cursor
 from mem0stack_server.domain.filter import parse_filter
 from mem0stack_server.domain.ids import new_memory_id
 from mem0stack_server.domain.pagination import fingerprint
 from mem0stack_server.domain.records import NewMemory
 from mem0stack_server.domain.tokens import decode_cursor_parts, encode_cursor
 from mem0stack_server.domain.validation import Validator, check_message
+from mem0stack_server.store.database import unreachable
 from mem0stack_server.store.memories import MemoryStore
 
 MAX_REPORTED_FAILURES = 1_000
@@ -32,9 +34,17 @@ MAX_REPORTED_FAILURES = 1_000
 
 
 async def export(
-    store: MemoryStore, user_id: str, req: streams_pb2.ExportMemoriesRequest
+    store: MemoryStore,
+    user_id: str,
+    req: streams_pb2.ExportMemoriesRequest,
+    refusal: Callable[[], DomainError | None] = lambda: None,
 ) -> AsyncIterator[streams_pb2.ExportMemoriesResponse]:
-    """Every matching memory, oldest first, from one REPEATABLE READ snapshot."""
+    """Every matching memory, oldest first, from one REPEATABLE READ snapshot.
+
+    An export cut short, because ``refusal`` says the server drains or the database went
+    away, ends with that error and the cursor of the last memory sent (or the request's
+    cursor when none was), from which a new export continues.
+    """
     node = parse_filter(req.filter)
     scope = fingerprint("export", user_id, req.filter)
     after = None
@@ -44,13 +54,31 @@ async def export(
             after = (datetime.fromisoformat(after_time), uuid.UUID(after_id))
         except (TypeError, ValueError):
             raise invalid(Reason.INVALID_CURSOR, "cursor", "is malformed") from None
-    rows = store.export_rows(user_id, node, after, include_embeddings=req.include_embeddings)
-    async for row in rows:
-        yield streams_pb2.ExportMemoriesResponse(
-            memory=memory_from_row(row),
-            cursor=encode_cursor(scope, row["create_time"].isoformat(), str(row["id"])),
-            embedding=row["embedding"].to_list() if req.include_embeddings else [],
-        )
+    sent = req.cursor
+    # An async generator: closing it (when cut short) ends its transaction at once.
+    rows = cast(
+        AsyncGenerator[asyncpg.Record, None],
+        store.export_rows(user_id, node, after, include_embeddings=req.include_embeddings),
+    )
+    try:
+        async with contextlib.aclosing(rows):
+            async for row in rows:
+                stop = refusal()
+                if stop is not None:
+                    raise with_cursor(stop, sent)
+                cursor = encode_cursor(scope, row["create_time"].isoformat(), str(row["id"]))
+                yield streams_pb2.ExportMemoriesResponse(
+                    memory=memory_from_row(row),
+                    cursor=cursor,
+                    embedding=row["embedding"].to_list() if req.include_embeddings else [],
+                )
+                sent = cursor
+    except Exception as exc:
+        if unreachable(exc):
+            raise with_cursor(
+                unavailable(Reason.DATABASE_UNAVAILABLE, "the database is unavailable"), sent
+            ) from exc
+        raise
 
 
 # Import

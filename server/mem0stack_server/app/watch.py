@@ -24,11 +24,18 @@ import asyncpg
 
 from mem0stack.v1 import memory_pb2, streams_pb2
 from mem0stack_server.domain.convert import memory_from_row, timestamp
-from mem0stack_server.domain.errors import Code, DomainError, Reason
+from mem0stack_server.domain.errors import (
+    Code,
+    DomainError,
+    Reason,
+    unavailable,
+    with_cursor,
+)
 from mem0stack_server.domain.filter import Node, parse_filter
 from mem0stack_server.domain.pagination import fingerprint
 from mem0stack_server.domain.tokens import decode_cursor, encode_cursor
 from mem0stack_server.obs import metrics
+from mem0stack_server.store.database import unreachable
 from mem0stack_server.store.events import EventStore, FeedListener
 from mem0stack_server.store.filter_sql import compile_filter
 from mem0stack_server.store.sql import Params
@@ -63,11 +70,15 @@ async def watch(
     user_id: str,
     req: streams_pb2.WatchMemoriesRequest,
     on_ready: Callable[[], Awaitable[None]],
+    interrupted: Callable[[], Awaitable[DomainError]],
 ) -> AsyncIterator[streams_pb2.WatchMemoriesResponse]:
     """Changes of one user after the cursor, then new ones as they commit.
 
     ``on_ready`` runs once the start position is fixed (the servicer sends the response
     headers then), so a client knows every change from that moment on will reach it.
+    ``interrupted`` returns when the watch must end early (the server drains, or the
+    database went away); it ends with that error and the cursor of the last message
+    delivered, so the client resumes without losing or repeating a change.
     """
     node = parse_filter(req.filter)
     # Compiled once now only to check it: a bad filter must fail before the headers go out.
@@ -85,16 +96,26 @@ async def watch(
             name=f"watch-{user_id}",
         )
         delivered = encode_cursor(scope, position)
+        stop = asyncio.ensure_future(interrupted())
+        getter: asyncio.Future[streams_pb2.WatchMemoriesResponse] | None = None
         metrics.WATCH_STREAMS.inc()
         try:
             while True:
                 getter = asyncio.ensure_future(queue.get())
                 done, _ = await asyncio.wait(
-                    {getter, producer}, return_when=asyncio.FIRST_COMPLETED
+                    {getter, producer, stop}, return_when=asyncio.FIRST_COMPLETED
                 )
+                if stop in done:
+                    getter.cancel()
+                    raise with_cursor(stop.result(), delivered)
                 if getter not in done:
                     getter.cancel()
-                    producer.result()  # the producer failed or overflowed: raise it
+                    try:
+                        producer.result()  # the producer failed or overflowed: raise it
+                    except Exception as exc:
+                        if unreachable(exc):
+                            raise with_cursor(_database_lost(), delivered) from exc
+                        raise
                     continue
                 message = getter.result()
                 if message.HasField("change"):
@@ -110,9 +131,16 @@ async def watch(
             raise _overflow(delivered) from None
         finally:
             metrics.WATCH_STREAMS.dec()
+            stop.cancel()
+            if getter is not None:
+                getter.cancel()  # the client may have gone while this waited
             producer.cancel()
             with contextlib.suppress(asyncio.CancelledError, _Overflowed, Exception):
                 await producer
+
+
+def _database_lost() -> DomainError:
+    return unavailable(Reason.DATABASE_UNAVAILABLE, "the database is unavailable")
 
 
 class _Overflowed(Exception):

@@ -106,7 +106,7 @@ def _database(settings: Settings, *, create: bool) -> str:
         )
     from mem0stack_server.store.database import start_embedded
 
-    return start_embedded(data_dir)
+    return start_embedded(data_dir).uri
 
 
 def _tools(pg_bin: Path | None) -> PgTools:

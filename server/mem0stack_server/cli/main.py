@@ -24,6 +24,7 @@ from mem0stack_server.config import Settings
 if TYPE_CHECKING:
     # At run time transfer (and grpc with it) is imported only by the commands that use it.
     from mem0stack_server.cli.transfer import Connection
+    from mem0stack_server.store.database import EmbeddedPostgres
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -141,13 +142,15 @@ def settings_from_flags(flags: Mapping[str, Any]) -> Settings:
         raise click.ClickException(f"invalid configuration:\n{exc}") from exc
 
 
-def _embedded_or_external_url(settings: Settings) -> str:
-    """The configured PostgreSQL, or the embedded one in the data directory (started now)."""
+def _embedded_or_external_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    """The configured PostgreSQL, or the embedded one in the data directory (started now,
+    and returned so the server can start it again should it die)."""
     if settings.database_url is not None:
-        return settings.database_url.get_secret_value()
+        return settings.database_url.get_secret_value(), None
     from mem0stack_server.store.database import start_embedded
 
-    return start_embedded(settings.data_dir)
+    embedded = start_embedded(settings.data_dir)
+    return embedded.uri, embedded
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -194,7 +197,7 @@ def _run_server(settings: Settings) -> None:
 
     obs_logging.configure(settings.log_level, settings.log_format)
     # The embedded PostgreSQL is forked before gRPC starts any thread.
-    dsn = _embedded_or_external_url(settings)
+    dsn, embedded = _embedded_or_external_database(settings)
 
     from mem0stack_server.llm import LLMConfigError
     from mem0stack_server.server import serve as run_server
@@ -202,7 +205,7 @@ def _run_server(settings: Settings) -> None:
     from mem0stack_server.transport.tls import TLSConfigError
 
     try:
-        asyncio.run(run_server(settings, dsn))
+        asyncio.run(run_server(settings, dsn, embedded))
     except (EmbeddingMismatchError, LLMConfigError, TLSConfigError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         sys.exit(2)
@@ -246,7 +249,7 @@ def _keys_database(settings: Settings) -> str:
         )
     from mem0stack_server.store.database import start_embedded
 
-    return start_embedded(data_dir)
+    return start_embedded(data_dir).uri
 
 
 def _with_pool(settings: Settings, action: Callable[[Any], Awaitable[T]]) -> T:

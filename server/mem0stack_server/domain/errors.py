@@ -97,6 +97,7 @@ class Reason(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     API_KEY_NOT_FOUND = "API_KEY_NOT_FOUND"
     API_KEY_REVOKED = "API_KEY_REVOKED"
+    SHUTTING_DOWN = "SHUTTING_DOWN"
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,18 @@ def permission_denied(message: str) -> DomainError:
 def unavailable(reason: Reason, message: str, retry_after_s: float = 1.0) -> DomainError:
     """UNAVAILABLE with a RetryInfo telling the caller when to try again."""
     return DomainError(Code.UNAVAILABLE, reason, message, retry_after_s=retry_after_s)
+
+
+def with_cursor(error: DomainError, cursor: str) -> DomainError:
+    """``error`` carrying the cursor a stream resumes from, as metadata ``cursor``."""
+    return DomainError(
+        error.code,
+        error.reason,
+        f"{error.message}; resume from the cursor in the error's metadata",
+        violations=error.violations,
+        retry_after_s=error.retry_after_s,
+        **{**error.metadata, "cursor": cursor},
+    )
 
 
 def status_proto(error: DomainError) -> status_pb2.Status:

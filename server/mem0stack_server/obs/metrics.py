@@ -209,7 +209,22 @@ MEMORIES = Gauge(
 )
 USERS = Gauge("mem0stack_users", "Users with at least one active memory.")
 DATABASE_UP = Gauge(
-    "mem0stack_database_up", "1 when the last statistics query reached the database, else 0."
+    "mem0stack_database_up",
+    "1 while the database answers the server's probes (and its statistics queries), else 0.",
+)
+DATABASE_OUTAGES = Counter(
+    "mem0stack_database_outages_total",
+    "Times the database stopped answering the server's probes (health went NOT_SERVING).",
+)
+DATABASE_RESTARTS = Counter(
+    "mem0stack_database_restarts_total",
+    "Times the server started its embedded PostgreSQL again after it had died.",
+)
+REFUSED = Counter(
+    "mem0stack_refused_total",
+    "Calls refused before they started, with UNAVAILABLE and RetryInfo, by reason: "
+    "DATABASE_UNAVAILABLE (the database is away) or SHUTTING_DOWN (the server drains).",
+    ("reason",),
 )
 DATABASE_SIZE = Gauge(
     "mem0stack_database_size_bytes", "Size of the server's database on disk (pg_database_size)."

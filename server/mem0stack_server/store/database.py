@@ -26,8 +26,40 @@ class EmbeddingMismatchError(RuntimeError):
     """The database was made with another embedding model or dimension."""
 
 
-def start_embedded(data_dir: Path) -> str:
-    """Start (or join) the embedded PostgreSQL in ``data_dir`` and return its URI.
+class EmbeddedPostgres:
+    """The embedded PostgreSQL of a data directory: its URI, and a way to start it again.
+
+    pgserver starts the postmaster detached (through ``pg_ctl``), so nothing restarts it
+    when it dies; the server's database monitor asks :meth:`restart` to.
+    """
+
+    def __init__(self, server: Any) -> None:
+        self._server = server
+        self.uri: str = server.get_uri()
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self._server.pgdata)
+
+    def running(self) -> bool:
+        """Whether the postmaster named in ``postmaster.pid`` is alive."""
+        from pgserver.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(self._server.pgdata)
+        return info is not None and bool(info.is_running())
+
+    def restart(self) -> None:
+        """Start the postmaster again on the same data directory and socket (blocking:
+        ``pg_ctl -w`` waits until it accepts connections, after crash recovery)."""
+        with self._server._lock:  # pgserver's lock: a `mem0stack keys` may be starting it too
+            self._server.ensure_postgres_running()
+        uri = self._server.get_uri()
+        if uri != self.uri:  # the socket lives in the data directory: never expected
+            raise RuntimeError(f"the embedded postgres came back at {uri}, not {self.uri}")
+
+
+def start_embedded(data_dir: Path) -> EmbeddedPostgres:
+    """Start (or join) the embedded PostgreSQL in ``data_dir``.
 
     pgserver forks the postmaster, so call this before any gRPC thread exists.
     The server keeps running until the last process using it exits.
@@ -42,9 +74,41 @@ def start_embedded(data_dir: Path) -> str:
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
-    uri: str = server.get_uri()
+    embedded = EmbeddedPostgres(server)
     log.info("embedded postgres ready", extra={"data_dir": str(data_dir)})
-    return uri
+    return embedded
+
+
+#: The failures that mean the database cannot be reached (or is restarting), as opposed to
+#: a statement it refused: the connection is gone, cannot be made, or the server is
+#: shutting down or recovering from a crash (SQLSTATE classes 08 and 57P).
+CONNECTION_FAILURES: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,  # ConnectionDoesNotExistError, a pool closed under it
+    # A connection lost in the middle of a statement can leave asyncpg's protocol in a
+    # state the next statement on it (the pool's reset on release) trips over.
+    asyncpg.InternalClientError,
+)
+
+
+#: Every failure of a statement or a connection that a background loop (a worker, a
+#: sweeper, a flusher) must survive to try again: a loop that let one of these escape
+#: would stop for good at the first outage.
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (
+    *CONNECTION_FAILURES,
+    asyncpg.PostgresError,
+    TimeoutError,
+)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is away rather than that a statement failed."""
+    return isinstance(exc, CONNECTION_FAILURES)
 
 
 #: Told ``(statement, seconds, failed)`` after every SQL statement on the pool's connections,
@@ -82,10 +146,16 @@ def _json_loads(value: str) -> Any:
     return json.loads(value)
 
 
-async def create_pool(dsn: str, *, min_size: int, max_size: int, ef_search: int) -> asyncpg.Pool:
-    """A pool whose connections speak pgvector and decode jsonb to Python values."""
+async def create_pool(
+    dsn: str, *, min_size: int, max_size: int, ef_search: int, connect_timeout_s: float = 60.0
+) -> asyncpg.Pool:
+    """A pool whose connections speak pgvector and decode jsonb to Python values.
+
+    ``connect_timeout_s`` bounds each new connection: while the database is away, a call
+    that needs one fails after it instead of hanging.
+    """
     # The vector type must exist before the pool's connections register its codec.
-    bootstrap = await asyncpg.connect(dsn)
+    bootstrap = await asyncpg.connect(dsn, timeout=connect_timeout_s)
     try:
         await bootstrap.execute("CREATE EXTENSION IF NOT EXISTS vector")
     finally:
@@ -95,6 +165,7 @@ async def create_pool(dsn: str, *, min_size: int, max_size: int, ef_search: int)
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        timeout=connect_timeout_s,
         server_settings={"hnsw.ef_search": str(ef_search), "jit": "off"},
     )
     await pool

@@ -19,12 +19,17 @@ from typing import Any
 import asyncpg
 
 from mem0stack_server.domain.filter import Node
+from mem0stack_server.store.database import DATABASE_ERRORS
 from mem0stack_server.store.filter_sql import compile_filter
 from mem0stack_server.store.sql import Params
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "mem0stack_memory_events"
+_CONNECT_TIMEOUT_S = 5.0
+_CHECK_EVERY_S = 1.0
+_RECONNECT_INITIAL_S = 0.1
+_RECONNECT_MAX_S = 2.0
 
 
 class FeedListener:
@@ -48,22 +53,36 @@ class FeedListener:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._conn is not None and not self._conn.is_closed():
-            await self._conn.close()
+            try:
+                await asyncio.wait_for(self._conn.close(), _CONNECT_TIMEOUT_S)
+            except DATABASE_ERRORS:
+                self._conn.terminate()  # the database is away: do not wait on it
 
     async def _connect(self) -> None:
-        self._conn = await asyncpg.connect(self.dsn)
+        self._conn = await asyncpg.connect(self.dsn, timeout=_CONNECT_TIMEOUT_S)
         await self._conn.add_listener(CHANNEL, self._notified)
 
     async def _keep_connected(self) -> None:
+        # Reconnect with a growing wait while the database is away: a watcher still polls
+        # at each checkpoint, so only notifications are late meanwhile.
+        wait = _RECONNECT_INITIAL_S
         while not self._closed.is_set():
-            await asyncio.sleep(1.0)
-            if self._conn is None or self._conn.is_closed():
-                try:
-                    await self._connect()
-                    log.info("change feed listener reconnected")
-                    self._wake_all()  # anything may have been missed meanwhile
-                except (OSError, asyncpg.PostgresError) as exc:
+            await asyncio.sleep(wait if self._conn is None else _CHECK_EVERY_S)
+            if self._conn is not None and not self._conn.is_closed():
+                continue
+            try:
+                await self._connect()
+            except DATABASE_ERRORS as exc:
+                if self._conn is not None:
+                    self._conn.terminate()
+                self._conn = None
+                if wait == _RECONNECT_INITIAL_S:
                     log.warning("change feed listener cannot connect: %s", exc)
+                wait = min(wait * 2, _RECONNECT_MAX_S)
+                continue
+            wait = _RECONNECT_INITIAL_S
+            log.info("change feed listener reconnected")
+            self._wake_all()  # anything may have been missed meanwhile
 
     def _notified(self, _conn: object, _pid: int, _channel: str, user_id: str) -> None:
         for event in self._waiters.get(user_id, ()):

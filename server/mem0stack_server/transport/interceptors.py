@@ -2,7 +2,8 @@
 the access audit log.
 
 Order (outermost first): tracing (OpenTelemetry's), ``ObservabilityInterceptor``,
-``ErrorInterceptor``, ``AuthInterceptor``, ``RequestCheckInterceptor``, ``AuditInterceptor``.
+``ErrorInterceptor``, ``ServingInterceptor``, ``AuthInterceptor``,
+``RequestCheckInterceptor``, ``AuditInterceptor``.
 Errors raised by authentication and by the request checks are therefore mapped like any
 other, the metrics see the final status code, and only an authenticated caller learns what
 is wrong with its request.
@@ -23,12 +24,14 @@ import grpc
 from grpc_status import rpc_status
 
 from mem0stack_server.app.access_log import AccessLog
+from mem0stack_server.app.serving import ServingState
 from mem0stack_server.auth.authenticator import Authenticator
 from mem0stack_server.auth.principal import Principal
 from mem0stack_server.context import deadline_var, request_id_var
 from mem0stack_server.domain.errors import Code, DomainError, Reason, invalid, status_proto
 from mem0stack_server.domain.validation import check_message
 from mem0stack_server.obs import metrics
+from mem0stack_server.store.database import unreachable
 
 log = logging.getLogger("mem0stack.rpc")
 
@@ -219,16 +222,7 @@ def _to_api_error(exc: BaseException) -> DomainError:
             Reason.DEADLINE_EXCEEDED,
             "the deadline passed before the call finished; nothing was written",
         )
-    if isinstance(
-        exc,
-        (
-            OSError,
-            asyncpg.CannotConnectNowError,
-            asyncpg.ConnectionDoesNotExistError,
-            asyncpg.TooManyConnectionsError,
-            asyncpg.InterfaceError,
-        ),
-    ):
+    if unreachable(exc):
         return DomainError(
             Code.UNAVAILABLE,
             Reason.DATABASE_UNAVAILABLE,
@@ -272,6 +266,52 @@ class ErrorInterceptor(_WrappingInterceptor):
     async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> None:
         status = status_of(_to_api_error(exc))
         await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+class ServingInterceptor(_WrappingInterceptor):
+    """Refuses calls while the database is away or the server drains, at once and with a
+    RetryInfo, instead of letting each find out the slow way; counts the calls it lets in,
+    so the drain knows when they have all finished. Health and reflection always pass."""
+
+    def __init__(self, serving: ServingState, on_unreachable: Callable[[], None]) -> None:
+        self.serving = serving
+        self.on_unreachable = on_unreachable
+
+    def _admit(self, method: str) -> bool:
+        """Whether the call counts (is not health or reflection); raises when refused."""
+        if method.split("/")[1] in PUBLIC_SERVICES:
+            return False
+        refusal = self.serving.refusal()
+        if refusal is not None:
+            metrics.REFUSED.labels(str(refusal.reason)).inc()
+            raise refusal
+        return True
+
+    async def around(self, method, kind, context, call):  # type: ignore[no-untyped-def]
+        if not self._admit(method):
+            return await call()
+        with self.serving.call():
+            try:
+                return await call()
+            except Exception as exc:
+                if unreachable(exc):
+                    self.on_unreachable()  # probe now rather than at the next interval
+                raise
+
+    async def around_stream(self, method, kind, context, call):  # type: ignore[no-untyped-def]
+        if not self._admit(method):
+            async for item in call():
+                yield item
+            return
+        # Streams count too: they end themselves when the drain starts (with a cursor).
+        with self.serving.call():
+            try:
+                async for item in call():
+                    yield item
+            except Exception as exc:
+                if unreachable(exc):
+                    self.on_unreachable()
+                raise
 
 
 class AuthInterceptor(_WrappingInterceptor):

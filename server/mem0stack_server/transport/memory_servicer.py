@@ -24,6 +24,7 @@ from mem0stack_server.app.operations import (
     parse_operation_name,
 )
 from mem0stack_server.app.search import Search
+from mem0stack_server.app.serving import ServingState
 from mem0stack_server.config import Settings
 from mem0stack_server.context import request_id_var
 from mem0stack_server.domain.errors import not_found
@@ -70,6 +71,7 @@ class MemoryServicer(memory_service_pb2_grpc.MemoryServiceServicer):
         listener: FeedListener,
         store: MemoryStore,
         embeddings: Embeddings,
+        serving: ServingState,
     ) -> None:
         self.settings = settings
         self.memories = memories
@@ -80,6 +82,7 @@ class MemoryServicer(memory_service_pb2_grpc.MemoryServiceServicer):
         self.listener = listener
         self.store = store
         self.embeddings = embeddings
+        self.serving = serving
         self.watch_settings = watch.WatchSettings(
             checkpoint_s=settings.watch_checkpoint_s, queue_size=settings.watch_queue_size
         )
@@ -149,7 +152,13 @@ class MemoryServicer(memory_service_pb2_grpc.MemoryServiceServicer):
             await context.send_initial_metadata(())
 
         async for message in watch.watch(
-            self.events, self.listener, self.watch_settings, user_id, request, ready
+            self.events,
+            self.listener,
+            self.watch_settings,
+            user_id,
+            request,
+            ready,
+            self.serving.interrupted,
         ):
             yield message
 
@@ -157,7 +166,7 @@ class MemoryServicer(memory_service_pb2_grpc.MemoryServiceServicer):
         self, request: streams_pb2.ExportMemoriesRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[streams_pb2.ExportMemoriesResponse]:
         user_id = _user(request.parent)
-        async for message in transfer.export(self.store, user_id, request):
+        async for message in transfer.export(self.store, user_id, request, self.serving.refusal):
             yield message
 
     async def ImportMemories(

@@ -98,6 +98,8 @@ const (
 	// call was written.
 	ErrorReason_LLM_OUTPUT_INVALID ErrorReason = 22
 	// UNAVAILABLE: the database could not be reached; retry after RetryInfo.
+	// A stream it cut short (WatchMemories, ExportMemories) carries the cursor
+	// to resume from, e.g. metadata {cursor: "..."}.
 	ErrorReason_DATABASE_UNAVAILABLE ErrorReason = 23
 	// DEADLINE_EXCEEDED: the call's deadline passed before it finished;
 	// nothing was written.
@@ -155,6 +157,11 @@ const (
 	// FAILED_PRECONDITION: the API key is revoked already, e.g. metadata
 	// {name: "apiKeys/3f9a1c0b7d2e"}.
 	ErrorReason_API_KEY_REVOKED ErrorReason = 39
+	// UNAVAILABLE: the server is shutting down (it drains on SIGTERM); retry after
+	// RetryInfo, on another replica or on this one once restarted. A stream cut
+	// short by the drain carries the cursor to resume from, e.g. metadata
+	// {cursor: "..."}.
+	ErrorReason_SHUTTING_DOWN ErrorReason = 40
 )
 
 // Enum value maps for ErrorReason.
@@ -200,6 +207,7 @@ var (
 		37: "RATE_LIMITED",
 		38: "API_KEY_NOT_FOUND",
 		39: "API_KEY_REVOKED",
+		40: "SHUTTING_DOWN",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED": 0,
@@ -242,6 +250,7 @@ var (
 		"RATE_LIMITED":             37,
 		"API_KEY_NOT_FOUND":        38,
 		"API_KEY_REVOKED":          39,
+		"SHUTTING_DOWN":            40,
 	}
 )
 
@@ -276,7 +285,7 @@ var File_mem0stack_v1_errors_proto protoreflect.FileDescriptor
 
 const file_mem0stack_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x19mem0stack/v1/errors.proto\x12\fmem0stack.v1*\x8b\a\n" +
+	"\x19mem0stack/v1/errors.proto\x12\fmem0stack.v1*\x9e\a\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10INVALID_ARGUMENT\x10\x01\x12\x10\n" +
@@ -318,7 +327,8 @@ const file_mem0stack_v1_errors_proto_rawDesc = "" +
 	"\x13INVALID_WEBHOOK_URL\x10$\x12\x10\n" +
 	"\fRATE_LIMITED\x10%\x12\x15\n" +
 	"\x11API_KEY_NOT_FOUND\x10&\x12\x13\n" +
-	"\x0fAPI_KEY_REVOKED\x10'BEZCgithub.com/mem0stack/mem0-stack/clients/go/mem0stack/v1;mem0stackv1b\x06proto3"
+	"\x0fAPI_KEY_REVOKED\x10'\x12\x11\n" +
+	"\rSHUTTING_DOWN\x10(BEZCgithub.com/mem0stack/mem0-stack/clients/go/mem0stack/v1;mem0stackv1b\x06proto3"
 
 var (
 	file_mem0stack_v1_errors_proto_rawDescOnce sync.Once

@@ -84,11 +84,18 @@ type MemoryServiceClient interface {
 	// nothing. When the stream is idle, a checkpoint message is sent at the
 	// server's checkpoint interval. A consumer too slow for the feed gets
 	// RESOURCE_EXHAUSTED (reason WATCH_OVERFLOW) with the cursor to resume
-	// from in the ErrorInfo metadata.
+	// from in the ErrorInfo metadata. A watch the server ends early, because it
+	// shuts down (reason SHUTTING_DOWN) or its database went away (reason
+	// DATABASE_UNAVAILABLE), ends UNAVAILABLE with a RetryInfo and the same
+	// metadata `cursor`: the cursor of the last message sent (or of the start),
+	// from which a new watch, on any replica, continues without a gap.
 	WatchMemories(ctx context.Context, in *WatchMemoriesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchMemoriesResponse], error)
 	// ExportMemories streams every memory of a user that matches a filter,
 	// oldest first, from one consistent snapshot. Each message carries a
-	// cursor from which an interrupted export resumes.
+	// cursor from which an interrupted export resumes. An export the server cuts
+	// short (reasons SHUTTING_DOWN, DATABASE_UNAVAILABLE) ends UNAVAILABLE with a
+	// RetryInfo and ErrorInfo metadata `cursor`, that of the last memory sent
+	// (the request's own cursor when none was).
 	ExportMemories(ctx context.Context, in *ExportMemoriesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportMemoriesResponse], error)
 	// ImportMemories stores a stream of memories (from an export, or converted
 	// from mem0 or OpenMemory), embedding them in batches. A memory already
@@ -332,11 +339,18 @@ type MemoryServiceServer interface {
 	// nothing. When the stream is idle, a checkpoint message is sent at the
 	// server's checkpoint interval. A consumer too slow for the feed gets
 	// RESOURCE_EXHAUSTED (reason WATCH_OVERFLOW) with the cursor to resume
-	// from in the ErrorInfo metadata.
+	// from in the ErrorInfo metadata. A watch the server ends early, because it
+	// shuts down (reason SHUTTING_DOWN) or its database went away (reason
+	// DATABASE_UNAVAILABLE), ends UNAVAILABLE with a RetryInfo and the same
+	// metadata `cursor`: the cursor of the last message sent (or of the start),
+	// from which a new watch, on any replica, continues without a gap.
 	WatchMemories(*WatchMemoriesRequest, grpc.ServerStreamingServer[WatchMemoriesResponse]) error
 	// ExportMemories streams every memory of a user that matches a filter,
 	// oldest first, from one consistent snapshot. Each message carries a
-	// cursor from which an interrupted export resumes.
+	// cursor from which an interrupted export resumes. An export the server cuts
+	// short (reasons SHUTTING_DOWN, DATABASE_UNAVAILABLE) ends UNAVAILABLE with a
+	// RetryInfo and ErrorInfo metadata `cursor`, that of the last memory sent
+	// (the request's own cursor when none was).
 	ExportMemories(*ExportMemoriesRequest, grpc.ServerStreamingServer[ExportMemoriesResponse]) error
 	// ImportMemories stores a stream of memories (from an export, or converted
 	// from mem0 or OpenMemory), embedding them in batches. A memory already

@@ -35,6 +35,7 @@ from mem0stack_server.domain.graph.model import (
 )
 from mem0stack_server.llm import LLMClient, LLMOutputError, LLMUnavailableError, Usage
 from mem0stack_server.obs import metrics
+from mem0stack_server.store.database import DATABASE_ERRORS
 from mem0stack_server.store.graph import GraphStore, GraphUnavailableError
 from mem0stack_server.store.graph_outbox import CHANNEL, Job, OutboxStore
 
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 
 Embed = Callable[[list[str]], Awaitable[np.ndarray]]
 _LEASE_S = 300.0
+# A LISTEN connection attempt while the database is away gives up after this.
+_CONNECT_TIMEOUT_S = 5.0
 
 
 class GraphWorker:
@@ -82,7 +85,7 @@ class GraphWorker:
         await self._close_listener()
         try:
             await self.outbox.release_all()
-        except (OSError, asyncpg.PostgresError) as exc:
+        except DATABASE_ERRORS as exc:
             log.warning("could not release graph jobs (their leases will expire): %s", exc)
 
     def wake(self) -> None:
@@ -92,9 +95,9 @@ class GraphWorker:
         if self._listener is not None and not self._listener.is_closed():
             return
         try:
-            self._listener = await asyncpg.connect(self.dsn)
+            self._listener = await asyncpg.connect(self.dsn, timeout=_CONNECT_TIMEOUT_S)
             await self._listener.add_listener(CHANNEL, lambda *_: self._wake.set())
-        except (OSError, asyncpg.PostgresError) as exc:
+        except DATABASE_ERRORS as exc:
             log.warning("graph outbox cannot listen for notifications: %s", exc)
             self._listener = None
 
@@ -111,7 +114,7 @@ class GraphWorker:
             try:
                 jobs = await self.outbox.claim(workers, _LEASE_S)
                 await self._report()
-            except (OSError, asyncpg.PostgresError) as exc:
+            except DATABASE_ERRORS as exc:
                 log.warning("graph outbox cannot be read: %s", exc)
                 jobs = []
             if jobs:
@@ -172,7 +175,7 @@ class GraphWorker:
         )
         try:
             await self.outbox.retry(job, error, delay)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except DATABASE_ERRORS as exc:
             log.warning("could not release graph job %s: %s (its lease will expire)", job.id, exc)
 
     async def _extract(self, job: Job) -> None:

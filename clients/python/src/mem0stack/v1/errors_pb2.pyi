@@ -102,7 +102,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     call was written.
     """
     DATABASE_UNAVAILABLE: _ErrorReason.ValueType  # 23
-    """UNAVAILABLE: the database could not be reached; retry after RetryInfo."""
+    """UNAVAILABLE: the database could not be reached; retry after RetryInfo.
+    A stream it cut short (WatchMemories, ExportMemories) carries the cursor
+    to resume from, e.g. metadata {cursor: "..."}.
+    """
     DEADLINE_EXCEEDED: _ErrorReason.ValueType  # 24
     """DEADLINE_EXCEEDED: the call's deadline passed before it finished;
     nothing was written.
@@ -174,6 +177,12 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     API_KEY_REVOKED: _ErrorReason.ValueType  # 39
     """FAILED_PRECONDITION: the API key is revoked already, e.g. metadata
     {name: "apiKeys/3f9a1c0b7d2e"}.
+    """
+    SHUTTING_DOWN: _ErrorReason.ValueType  # 40
+    """UNAVAILABLE: the server is shutting down (it drains on SIGTERM); retry after
+    RetryInfo, on another replica or on this one once restarted. A stream cut
+    short by the drain carries the cursor to resume from, e.g. metadata
+    {cursor: "..."}.
     """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
@@ -267,7 +276,10 @@ tokens the call consumed). No fact was dropped silently: nothing of the
 call was written.
 """
 DATABASE_UNAVAILABLE: ErrorReason.ValueType  # 23
-"""UNAVAILABLE: the database could not be reached; retry after RetryInfo."""
+"""UNAVAILABLE: the database could not be reached; retry after RetryInfo.
+A stream it cut short (WatchMemories, ExportMemories) carries the cursor
+to resume from, e.g. metadata {cursor: "..."}.
+"""
 DEADLINE_EXCEEDED: ErrorReason.ValueType  # 24
 """DEADLINE_EXCEEDED: the call's deadline passed before it finished;
 nothing was written.
@@ -339,5 +351,11 @@ API_KEY_NOT_FOUND: ErrorReason.ValueType  # 38
 API_KEY_REVOKED: ErrorReason.ValueType  # 39
 """FAILED_PRECONDITION: the API key is revoked already, e.g. metadata
 {name: "apiKeys/3f9a1c0b7d2e"}.
+"""
+SHUTTING_DOWN: ErrorReason.ValueType  # 40
+"""UNAVAILABLE: the server is shutting down (it drains on SIGTERM); retry after
+RetryInfo, on another replica or on this one once restarted. A stream cut
+short by the drain carries the cursor to resume from, e.g. metadata
+{cursor: "..."}.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

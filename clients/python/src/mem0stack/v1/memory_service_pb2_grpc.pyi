@@ -85,12 +85,19 @@ class MemoryServiceStub:
     nothing. When the stream is idle, a checkpoint message is sent at the
     server's checkpoint interval. A consumer too slow for the feed gets
     RESOURCE_EXHAUSTED (reason WATCH_OVERFLOW) with the cursor to resume
-    from in the ErrorInfo metadata.
+    from in the ErrorInfo metadata. A watch the server ends early, because it
+    shuts down (reason SHUTTING_DOWN) or its database went away (reason
+    DATABASE_UNAVAILABLE), ends UNAVAILABLE with a RetryInfo and the same
+    metadata `cursor`: the cursor of the last message sent (or of the start),
+    from which a new watch, on any replica, continues without a gap.
     """
     ExportMemories: _grpc.UnaryStreamMultiCallable[_streams_pb2.ExportMemoriesRequest, _streams_pb2.ExportMemoriesResponse]
     """ExportMemories streams every memory of a user that matches a filter,
     oldest first, from one consistent snapshot. Each message carries a
-    cursor from which an interrupted export resumes.
+    cursor from which an interrupted export resumes. An export the server cuts
+    short (reasons SHUTTING_DOWN, DATABASE_UNAVAILABLE) ends UNAVAILABLE with a
+    RetryInfo and ErrorInfo metadata `cursor`, that of the last memory sent
+    (the request's own cursor when none was).
     """
     ImportMemories: _grpc.StreamUnaryMultiCallable[_streams_pb2.ImportMemoriesRequest, _streams_pb2.ImportMemoriesResponse]
     """ImportMemories stores a stream of memories (from an export, or converted
@@ -174,12 +181,19 @@ class MemoryServiceAsyncStub(MemoryServiceStub):
     nothing. When the stream is idle, a checkpoint message is sent at the
     server's checkpoint interval. A consumer too slow for the feed gets
     RESOURCE_EXHAUSTED (reason WATCH_OVERFLOW) with the cursor to resume
-    from in the ErrorInfo metadata.
+    from in the ErrorInfo metadata. A watch the server ends early, because it
+    shuts down (reason SHUTTING_DOWN) or its database went away (reason
+    DATABASE_UNAVAILABLE), ends UNAVAILABLE with a RetryInfo and the same
+    metadata `cursor`: the cursor of the last message sent (or of the start),
+    from which a new watch, on any replica, continues without a gap.
     """
     ExportMemories: _aio.UnaryStreamMultiCallable[_streams_pb2.ExportMemoriesRequest, _streams_pb2.ExportMemoriesResponse]  # type: ignore[assignment]
     """ExportMemories streams every memory of a user that matches a filter,
     oldest first, from one consistent snapshot. Each message carries a
-    cursor from which an interrupted export resumes.
+    cursor from which an interrupted export resumes. An export the server cuts
+    short (reasons SHUTTING_DOWN, DATABASE_UNAVAILABLE) ends UNAVAILABLE with a
+    RetryInfo and ErrorInfo metadata `cursor`, that of the last memory sent
+    (the request's own cursor when none was).
     """
     ImportMemories: _aio.StreamUnaryMultiCallable[_streams_pb2.ImportMemoriesRequest, _streams_pb2.ImportMemoriesResponse]  # type: ignore[assignment]
     """ImportMemories stores a stream of memories (from an export, or converted
@@ -302,7 +316,11 @@ class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
         nothing. When the stream is idle, a checkpoint message is sent at the
         server's checkpoint interval. A consumer too slow for the feed gets
         RESOURCE_EXHAUSTED (reason WATCH_OVERFLOW) with the cursor to resume
-        from in the ErrorInfo metadata.
+        from in the ErrorInfo metadata. A watch the server ends early, because it
+        shuts down (reason SHUTTING_DOWN) or its database went away (reason
+        DATABASE_UNAVAILABLE), ends UNAVAILABLE with a RetryInfo and the same
+        metadata `cursor`: the cursor of the last message sent (or of the start),
+        from which a new watch, on any replica, continues without a gap.
         """
 
     @_abc_1.abstractmethod
@@ -313,7 +331,10 @@ class MemoryServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_streams_pb2.ExportMemoriesResponse], _abc.AsyncIterator[_streams_pb2.ExportMemoriesResponse]]:
         """ExportMemories streams every memory of a user that matches a filter,
         oldest first, from one consistent snapshot. Each message carries a
-        cursor from which an interrupted export resumes.
+        cursor from which an interrupted export resumes. An export the server cuts
+        short (reasons SHUTTING_DOWN, DATABASE_UNAVAILABLE) ends UNAVAILABLE with a
+        RetryInfo and ErrorInfo metadata `cursor`, that of the last memory sent
+        (the request's own cursor when none was).
         """
 
     @_abc_1.abstractmethod

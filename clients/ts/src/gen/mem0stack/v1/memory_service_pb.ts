@@ -935,7 +935,11 @@ export const MemoryService: GenService<{
    * nothing. When the stream is idle, a checkpoint message is sent at the
    * server's checkpoint interval. A consumer too slow for the feed gets
    * RESOURCE_EXHAUSTED (reason WATCH_OVERFLOW) with the cursor to resume
-   * from in the ErrorInfo metadata.
+   * from in the ErrorInfo metadata. A watch the server ends early, because it
+   * shuts down (reason SHUTTING_DOWN) or its database went away (reason
+   * DATABASE_UNAVAILABLE), ends UNAVAILABLE with a RetryInfo and the same
+   * metadata `cursor`: the cursor of the last message sent (or of the start),
+   * from which a new watch, on any replica, continues without a gap.
    *
    * @generated from rpc mem0stack.v1.MemoryService.WatchMemories
    */
@@ -947,7 +951,10 @@ export const MemoryService: GenService<{
   /**
    * ExportMemories streams every memory of a user that matches a filter,
    * oldest first, from one consistent snapshot. Each message carries a
-   * cursor from which an interrupted export resumes.
+   * cursor from which an interrupted export resumes. An export the server cuts
+   * short (reasons SHUTTING_DOWN, DATABASE_UNAVAILABLE) ends UNAVAILABLE with a
+   * RetryInfo and ErrorInfo metadata `cursor`, that of the last memory sent
+   * (the request's own cursor when none was).
    *
    * @generated from rpc mem0stack.v1.MemoryService.ExportMemories
    */
