@@ -6,7 +6,7 @@
 // Environment: MEM0STACK_UI_URL (the gateway, e.g. http://127.0.0.1:8080/),
 // MEM0STACK_UI_ADMIN_KEY, MEM0STACK_UI_USER_KEY (a key of user alice only),
 // MEM0STACK_UI_SCREENSHOTS (where the docs' screenshots go), MEM0STACK_TEST_CHROMIUM.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -93,6 +93,7 @@ const row = (text) => page.locator("table.memories tbody tr", { hasText: text })
 try {
   // alice starts empty (the script may run twice against one server while being developed).
   await rest("POST", "/v1/users/alice/memories:batchDelete", { confirm: true });
+  await rest("POST", "/v1/users/dave:erase", {});
   await rest("POST", "/v1/users/alice/memories", { content: "Prefers window seats", categories: ["travel"] });
   await rest("POST", "/v1/users/alice/memories", { content: "Allergic to peanuts", categories: ["health"] });
   await rest("POST", "/v1/users/alice/memories", {
@@ -216,6 +217,104 @@ try {
     await page.setViewportSize({ width: 1280, height: 860 });
   });
 
+  await step("the graph shows the entities the LLM extracted; a relation leads to its memories", async () => {
+    await page.goto(`${base}#/users/carol/graph`);
+    await page.getByRole("heading", { name: "Graph of carol" }).waitFor();
+    await page.getByRole("button", { name: "Memories behind Dana lives_in Lisbon" }).click();
+    await page.getByRole("heading", { name: "Dana lives_in Lisbon" }).waitFor();
+    await page.locator(".selection-memories a", { hasText: "Dana lives in Lisbon" }).waitFor();
+    // The same through the canvas: a click on the works_at edge.
+    const at = await page.evaluate(() => {
+      const cy = window.mem0stackGraph;
+      const edge = cy.edges().filter((e) => e.data("label") === "works_at")[0];
+      const mid = edge.renderedMidpoint();
+      const box = cy.container().getBoundingClientRect();
+      return { x: box.left + mid.x, y: box.top + mid.y };
+    });
+    await page.mouse.click(at.x, at.y);
+    await page.getByRole("heading", { name: /works_at Acme$/ }).waitFor();
+    await page.locator(".selection-memories a", { hasText: "Works at Acme" }).waitFor();
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await screenshot(page, "graph");
+    await page.locator(".selection-memories a", { hasText: "Works at Acme" }).click();
+    await page.getByRole("heading", { name: "Works at Acme as an engineer" }).waitFor();
+    await page.locator("ul.relations li", { hasText: "works_at" }).waitFor();
+  });
+
+  await step("export downloads the memories; importing them into another user skips repeats", async () => {
+    await page.goto(`${base}#/users/alice/transfer`);
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: "Export", exact: true }).click(),
+    ]);
+    const file = join(userDataDir, "export.jsonl");
+    await download.saveAs(file);
+    const lines = readFileSync(file, "utf8").trim().split("\n");
+    check(lines.length === 1 && JSON.parse(lines[0]).content === "Drinks a flat white every morning", `export: ${lines}`);
+    await page.getByText("1 memories exported").waitFor();
+    await page.goto(`${base}#/users/dave/transfer`);
+    await page.getByLabel("JSON-lines file (a mem0-stack or mem0 export)").setInputFiles(file);
+    await page.getByRole("button", { name: "Import into dave" }).click();
+    await page.locator(".import-summary", { hasText: "1 imported, 0 skipped" }).waitFor();
+    await screenshot(page, "import-export");
+    await page.getByRole("button", { name: "Import into dave" }).click();
+    await page.locator(".import-summary", { hasText: "0 imported, 1 skipped" }).waitFor();
+    await page.goto(`${base}#/users/dave/memories`);
+    await row("flat white").waitFor();
+  });
+
+  await step("an admin creates a key, sees its secret once, and revokes it", async () => {
+    await page.goto(`${base}#/admin/keys`);
+    await page.getByRole("heading", { name: "API keys" }).waitFor();
+    await page.getByLabel("Role").selectOption({ label: "User: only the users named below" });
+    await page.getByLabel("Users (comma-separated)").fill("erin");
+    await page.getByLabel("Label").fill("e2e-temporary");
+    await page.getByRole("button", { name: "Create key" }).click();
+    const secret = (await page.getByTestId("new-key-secret").innerText()).trim();
+    check(secret.startsWith("m0s_"), `the secret shown is ${secret}`);
+    await rest("GET", "/v1/users/erin/memories", undefined, secret);
+    // The key's id is the public part of the secret, m0s_{id}_{secret}.
+    const id = secret.split("_")[1];
+    const keyRow = page.getByRole("row", { name: new RegExp(`^${id} `) });
+    await keyRow.waitFor();
+    await screenshot(page, "admin-keys");
+    await page.getByRole("button", { name: "I have copied it" }).click();
+    check((await page.getByTestId("new-key-secret").count()) === 0, "the secret is still shown");
+    await keyRow.getByRole("button", { name: /^Revoke / }).click();
+    await page.getByRole("button", { name: "Revoke key" }).click();
+    await keyRow.waitFor({ state: "detached" });
+    await page.getByLabel("Show revoked keys").check();
+    await keyRow.waitFor();
+    check((await keyRow.getByRole("button").count()) === 0, "a revoked key offers Revoke");
+    let refused = false;
+    for (let i = 0; i < 50 && !refused; i++) {
+      // Each server caches a verified key briefly (MEM0STACK_AUTH_CACHE_S).
+      refused = await rest("GET", "/v1/users/erin/memories", undefined, secret).then(() => false, () => true);
+      if (!refused) await new Promise((r) => setTimeout(r, 200));
+    }
+    check(refused, "the revoked key still works");
+  });
+
+  await step("users with their counts, usage charts and the server status", async () => {
+    await page.goto(`${base}#/admin/users`);
+    const carol = page.getByRole("row", { name: /carol/ });
+    await carol.waitFor();
+    check((await carol.locator("td.number").first().innerText()) === "2", "carol's active memories");
+    await page.goto(`${base}#/admin/usage`);
+    await page.getByLabel("User", { exact: true }).last().fill("carol");
+    await page.getByRole("button", { name: "Show" }).click();
+    await page.locator("figure.usage-chart").nth(2).waitFor();
+    await page.locator("figure.usage-chart .recharts-bar-rectangle").first().waitFor();
+    // carol's conversation went through the LLM: her tokens are counted.
+    const tokens = await page.locator(".card", { hasText: "LLM tokens" }).locator("dd").innerText();
+    check(tokens !== "0 + 0", `carol's LLM tokens: ${tokens}`);
+    await screenshot(page, "admin-usage");
+    await page.goto(`${base}#/admin/status`);
+    await page.locator(".card", { hasText: "Graph memory" }).filter({ hasText: "on" }).waitFor();
+    await page.locator(".card", { hasText: "LLM" }).filter({ hasText: "fake-model" }).first().waitFor();
+    await screenshot(page, "admin-status");
+  });
+
   await step("a user key cannot open another user's memories", async () => {
     await signOut();
     await signIn(userKey, "alice");
@@ -223,6 +322,8 @@ try {
     await page.goto(`${base}#/users/bob/memories`);
     await page.getByRole("alert").filter({ hasText: "PermissionDenied" }).waitFor();
     await screenshot(page, "permission-denied");
+    await page.goto(`${base}#/admin/keys`);
+    await page.getByRole("alert").filter({ hasText: "PermissionDenied" }).first().waitFor();
   });
 
   check(consoleErrors.length === 0, `errors in the page: ${consoleErrors.join("; ")}`);

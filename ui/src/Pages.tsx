@@ -1,5 +1,6 @@
 // Which page a route shows.
 import type { Session } from "./api/session";
+import { AdminPage } from "./pages/AdminPage";
 import { GraphPage } from "./pages/GraphPage";
 import { MemoriesPage } from "./pages/MemoriesPage";
 import { MemoryPage } from "./pages/MemoryPage";
@@ -23,6 +24,8 @@ export function Pages({ route, session }: { route: Route; session: Session }) {
       return <MemoryPage user={route.user} memory={route.memory} />;
     case "graph":
       return <GraphPage user={route.user} />;
+    case "admin":
+      return <AdminPage section={route.section} user={session.user} />;
     case "transfer":
       return <TransferPage user={route.user} />;
     default:

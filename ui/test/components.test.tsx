@@ -19,14 +19,14 @@ import { MemoryTable } from "../src/memories/MemoryTable";
 
 const denied = () =>
   new ConnectError("users/bob is not yours", Code.PermissionDenied, undefined, [
-    { desc: ErrorInfoSchema, value: { reason: "USER_NOT_ALLOWED", domain: "mem0stack.dev" } },
+    { desc: ErrorInfoSchema, value: { reason: "PERMISSION_DENIED", domain: "mem0stack.dev" } },
   ]);
 
 describe("ErrorMessage", () => {
   it("shows the ErrorInfo reason, the message and the code", () => {
     render(<ErrorMessage error={denied()} />);
     const alert = screen.getByRole("alert");
-    expect(alert.textContent).toContain("USER_NOT_ALLOWED");
+    expect(alert.textContent).toContain("PERMISSION_DENIED");
     expect(alert.textContent).toContain("users/bob is not yours");
     expect(alert.textContent).toContain("PermissionDenied");
   });

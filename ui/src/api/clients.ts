@@ -2,12 +2,14 @@
 // into gRPC), generated from the proto into clients/ts/src/gen by `make generate`.
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
+import { AdminService } from "@client/gen/mem0stack/v1/admin_service_pb.js";
 import { GraphService } from "@client/gen/mem0stack/v1/graph_service_pb.js";
 import { MemoryService } from "@client/gen/mem0stack/v1/memory_service_pb.js";
 
 export interface Clients {
   memories: Client<typeof MemoryService>;
   graph: Client<typeof GraphService>;
+  admin: Client<typeof AdminService>;
   /** The key the clients send, for the few calls made without them (REST import). */
   apiKey: string;
   baseUrl: string;
@@ -33,6 +35,7 @@ export function createClients(
   return {
     memories: createClient(MemoryService, transport),
     graph: createClient(GraphService, transport),
+    admin: createClient(AdminService, transport),
     apiKey,
     baseUrl,
   };

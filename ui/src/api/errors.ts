@@ -6,7 +6,7 @@ import { errorDetails } from "@client/errors.js";
 export interface ApiError {
   /** The gRPC code's name, e.g. "PermissionDenied". */
   code: string;
-  /** The ErrorInfo reason, e.g. "USER_NOT_ALLOWED"; empty when the error carries none. */
+  /** The ErrorInfo reason, e.g. "PERMISSION_DENIED"; empty when the error carries none. */
   reason: string;
   message: string;
   /** Invalid request fields (BadRequest), "field: description". */

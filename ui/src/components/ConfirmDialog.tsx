@@ -8,9 +8,19 @@ interface Props {
   onConfirm: () => void;
   onCancel: () => void;
   busy?: boolean;
+  /** Keeps the confirming button off until the person has done what the dialog asks. */
+  confirmDisabled?: boolean;
 }
 
-export function ConfirmDialog({ title, children, confirmLabel, onConfirm, onCancel, busy }: Props) {
+export function ConfirmDialog({
+  title,
+  children,
+  confirmLabel,
+  onConfirm,
+  onCancel,
+  busy,
+  confirmDisabled,
+}: Props) {
   const cancel = useRef<HTMLButtonElement>(null);
   useEffect(() => {
     // Focus starts on the safe choice.
@@ -33,7 +43,7 @@ export function ConfirmDialog({ title, children, confirmLabel, onConfirm, onCanc
           <button type="button" ref={cancel} onClick={onCancel} disabled={busy}>
             Cancel
           </button>
-          <button type="button" className="danger" onClick={onConfirm} disabled={busy}>
+          <button type="button" className="danger" onClick={onConfirm} disabled={busy || confirmDisabled}>
             {confirmLabel}
           </button>
         </div>

@@ -63,6 +63,8 @@ export function GraphCanvas({ entities, relations, selected, onSelect }: Props) 
     });
     instance.on("tap", "edge, node", (event) => select.current(event.target.id() as string));
     cy.current = instance;
+    // Reachable from the browser's console (and the end-to-end test, which clicks an edge
+    // where Cytoscape drew it).
     (window as unknown as { mem0stackGraph?: Core }).mem0stackGraph = instance;
     return () => {
       instance.destroy();

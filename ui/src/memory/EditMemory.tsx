@@ -5,18 +5,12 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import type { Memory } from "@client/gen/mem0stack/v1/memory_pb.js";
 import { useClients } from "../api/context";
 import { ErrorMessage } from "../components/ErrorMessage";
+import { parseList } from "../text";
 
 interface Props {
   memory: Memory;
   onSaved: (memory: Memory) => void;
   onCancel: () => void;
-}
-
-export function parseCategories(text: string): string[] {
-  return text
-    .split(",")
-    .map((c) => c.trim())
-    .filter(Boolean);
 }
 
 export function EditMemory({ memory, onSaved, onCancel }: Props) {
@@ -44,7 +38,7 @@ export function EditMemory({ memory, onSaved, onCancel }: Props) {
       return;
     }
     const paths: string[] = [];
-    const cats = parseCategories(categories);
+    const cats = parseList(categories);
     if (content !== memory.content) paths.push("content");
     if (cats.join("\u0000") !== memory.categories.join("\u0000")) paths.push("categories");
     if (JSON.stringify(parsed) !== JSON.stringify(memory.metadata ?? {})) paths.push("metadata");
