@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import http.client
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,8 +25,7 @@ BUNDLE = b"console.log('mem0-stack');"
 
 @contextmanager
 def _stack(
-    make_database,
-    ui_dir: Path,  # type: ignore[no-untyped-def]
+    make_database: Callable[[str], str], ui_dir: Path
 ) -> Iterator[tuple[ServerProcess, EnvoyProcess]]:
     server = ServerProcess(
         database_url=make_database("ui"),
