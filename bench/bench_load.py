@@ -2,10 +2,11 @@
 
 Both drive the servers with closed-loop clients (each sends its next call as soon as the
 previous one returns) that are coroutines of one asyncio process (grpc.aio for mem0-stack),
-so on a 2-core machine the generator takes at most one core; its CPU is printed beside the
-server's and PostgreSQL's, and so is the whole machine's, so a reader sees what bounds each
-figure (a figure taken while the generator sits near 1.0 core, or while the machine is busy
-with more than ours, measures the generator or the neighbours, not the server).
+so on a 2-core machine the generator takes about one core at most (one event loop, plus
+gRPC's own I/O thread); its CPU is printed beside the server's and PostgreSQL's, and so is
+the whole machine's, so a reader sees what bounds each figure (a figure taken while the
+generator sits near 1.0 core, or while the machine is busy with more than ours, measures
+the generator or the neighbours, not the server).
 
 The searched user holds ``--memories`` (10,000) LoCoMo turns, numbered to stay distinct,
 loaded with precomputed embeddings (the same texts and vectors for both systems). Calls:
@@ -43,15 +44,26 @@ soak
     flat means a slope below ``--flat-mib-per-min`` (1.0 MiB/min, i.e. under 10 MiB over
     a 10-minute run). The exit status is 1 when it is not flat.
 
-Commands (the make targets run the first and the third):
+Commands (``make bench-setup`` first, for mem0's environment):
 
-    make bench-throughput    # = .venv/bin/python -m bench.bench_load throughput
-                             #   --json build/bench/throughput.json
-    .venv/bin/python -m bench.bench_load throughput --seconds 5 --clients 1,8  # quick look
-    make bench-soak          # = .venv/bin/python -m bench.bench_load soak --minutes 10
-                             #   --json build/bench/soak.json
-    .venv/bin/python -m bench.bench_load soak --minutes 1 --report-seconds 10 \\
-        --warmup-minutes 0.25                                                  # quick look
+    make bench-throughput        # the full matrix: 3 systems x 2 workloads x 1,8,32,128
+                                 # clients x 30 s, about 15 minutes with the loading
+    make bench-throughput LOAD_SECONDS=60 LOAD_CLIENTS=8,32     # other points
+    make bench-soak              # 10 minutes, a report a minute
+    make bench-soak SOAK_MINUTES=60                             # longer
+    # what the targets run (results also in build/bench/{throughput,soak}.json):
+    .venv/bin/python -m bench.bench_load throughput --data ../shared/data/locomo \
+        --seconds 30 --clients 1,8,32,128 --json build/bench/throughput.json
+    .venv/bin/python -m bench.bench_load soak --data ../shared/data/locomo \
+        --minutes 10 --report-seconds 60 --json build/bench/soak.json
+    # quick looks, to check the set-up rather than to take figures:
+    .venv/bin/python -m bench.bench_load throughput --seconds 5 --clients 1,8 --warmup 2
+    .venv/bin/python -m bench.bench_load soak --minutes 1 --report-seconds 10 \
+        --warmup-minutes 0.25
+
+The servers' logs are /tmp/mem0stack-test-<port>.log (tests/support/servers.py); the first
+failure of each kind is also printed under its point and kept in the JSON
+(``error_examples``).
 
 Columns of the throughput table (one row per system, workload and client count):
 
@@ -67,19 +79,23 @@ Columns of the throughput table (one row per system, workload and client count):
     gen cores      the same for this load generator (near 1.0: the generator bounds it)
     machine cores  the whole machine's busy CPU (/proc/stat); above the sum of the three
                    before it, other processes took CPU during the point
-    RSS MiB        the server process(es)' resident memory at the end of the point
+    RSS MiB        the server process(es)' resident memory at the end of the point (for
+                   mem0, its process and the embeddings server's, as with CPU)
 
 and the ratio table: req/s of mem0-stack (1 and 2 processes) over mem0's at each workload
 and client count, with the headline "searches/s at 32 clients, mem0-stack / mem0".
 
-Columns of the soak reports: minute (end of the report's window), req/s, p50/p99 of each
-call type in ms, errors, server RSS (MiB), server and generator cores.
+Columns of the soak reports: minute (the end of the report's window; the last window also
+holds the drain of the calls in flight at the end), req/s, p50/p99 of each call type in ms,
+the server's RSS (MiB) at the window's end, server, generator and whole-machine cores as in
+the throughput table, and errors by call type and code.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import sys
 import time
@@ -358,6 +374,7 @@ def soak_line(r: dict[str, Any]) -> str:
         f"{u['server_rss_mib']:8.1f}",
         f"{u['server_cores']:6.2f}",
         f"{u['generator_cores']:6.2f}",
+        f"{u['machine_cores']:7.2f}",
         errors_text(r["errors"]),
     ]
     return "  ".join(cells)
@@ -366,7 +383,7 @@ def soak_line(r: dict[str, Any]) -> str:
 SOAK_HEADER = "  ".join(
     ["minute", "   req/s"]
     + [f"{op + ' p50':>7} {'p99':>7}" for op in OPS]
-    + ["RSS MiB ", "server", "   gen", "errors"]
+    + ["RSS MiB ", "server", "   gen", "machine", "errors"]
 )
 
 
@@ -402,9 +419,14 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             run_clients(backend, args.clients, args.minutes * 60, "mixed", sink, args.seed)
         )
         try:
+            planned = max(1, math.ceil(args.minutes * 60 / args.report_seconds - 1e-9))
             while not task.done():
                 next_at = began.at + (len(reports) + 1) * args.report_seconds
-                await asyncio.wait([task], timeout=max(0.0, next_at - time.perf_counter()))
+                # The last report waits for the calls still in flight at the end, so their
+                # drain is part of it rather than a short window of its own.
+                last = len(reports) + 1 >= planned
+                timeout = None if last else max(0.0, next_at - time.perf_counter())
+                await asyncio.wait([task], timeout=timeout)
                 recorder = sink.swap()
                 end = meter.sample()
                 usage: Usage = meter.usage(window, end)
