@@ -63,6 +63,13 @@ class Settings(BaseSettings):
         description="Days the access audit log keeps who read, searched, exported or deleted "
         "whose memories (docs/operations.md#access-audit-log); 0 keeps every entry.",
     )
+    max_memories_per_user: int = Field(
+        0,
+        ge=0,
+        description="Active memories each user may hold (0: no limit). A write that would "
+        "go over is refused whole with RESOURCE_EXHAUSTED (QUOTA_EXCEEDED), HTTP 429 on the "
+        "mem0 routes; superseded and deleted memories do not count.",
+    )
     rate_limit_burst: int = Field(
         0,
         ge=0,

@@ -302,7 +302,11 @@ async def start(
     started = datetime.now(UTC)
     usage = UsageMeter(UsageStore(pool, timeout_s=settings.db_timeout_s))
     usage.start()
-    store = MemoryStore(pool, timeout_s=settings.db_timeout_s)
+    store = MemoryStore(
+        pool,
+        timeout_s=settings.db_timeout_s,
+        max_memories_per_user=settings.max_memories_per_user,
+    )
     embeddings = Embeddings(embedder)
     idempotency = Idempotency(store)
     graph: GraphMemory | None = None
@@ -429,6 +433,7 @@ async def start(
             erasure=erasure,
             store=PlatformStore(pool, timeout_s=settings.db_timeout_s),
             max_batch_items=settings.max_batch_items,
+            access_log=access_log,
         ),
         settings,
         host,

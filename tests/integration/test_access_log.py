@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -132,3 +134,61 @@ def test_bad_since_is_a_usage_error() -> None:
     )
     assert result.returncode == 2
     assert "30m, 24h or 7d" in result.stderr
+
+
+def _platform(process: ServerProcess, method: str, path: str, key: str, body: Any = None) -> int:
+    """A request to the server's mem0 Platform routes; returns the HTTP status."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{process.platform_port}{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Token {key}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def test_the_mem0_platform_routes_are_recorded_too(audited) -> None:  # type: ignore[no-untyped-def]
+    """mem0's routes reach the same memories: their reads, searches and deletes (and the
+    attempts a key was denied) are in the log like gRPC calls."""
+    process, keys = audited
+    carol = create_key(process.database_url or "", "--user", "carol")
+    carol_key_id = carol.split("_")[1]
+    bob_key_id = keys["bob"].split("_")[1]
+    assert (
+        _platform(
+            process,
+            "POST",
+            "/v1/memories/",
+            carol,
+            {
+                "messages": [{"role": "user", "content": "Carol keeps bees"}],
+                "user_id": "carol",
+                "infer": False,
+            },
+        )
+        == 200
+    )
+    assert (
+        _platform(
+            process,
+            "POST",
+            "/v2/memories/search/",
+            carol,
+            {"query": "bees", "filters": {"user_id": "carol"}},
+        )
+        == 200
+    )
+    assert _platform(process, "GET", "/v1/memories/?user_id=carol", carol) == 200
+    assert _platform(process, "GET", "/v1/memories/?user_id=carol", keys["bob"]) == 403
+
+    entries = _until(process, 3, "--user", "carol")
+    seen = [(e["key_id"], e["action"], e["method"], e["outcome"]) for e in reversed(entries)]
+    assert seen == [
+        (carol_key_id, "search", "mem0.search", "OK"),
+        (carol_key_id, "list", "mem0.list_plain", "OK"),
+        (bob_key_id, "list", "mem0.list_plain", "PERMISSION_DENIED"),
+    ]

@@ -216,9 +216,10 @@ class Importer:
         # Wait for the previous batch's write only now, after this batch's embedding ran.
         if self._writing is not None:
             await self._writing
-        self._writing = asyncio.create_task(self._write(user_id, ready))
+        indices = [i for i, _, _ in fresh]
+        self._writing = asyncio.create_task(self._write(user_id, ready, indices))
 
-    async def _write(self, user_id: str, memories: list[NewMemory]) -> None:
+    async def _write(self, user_id: str, memories: list[NewMemory], indices: list[int]) -> None:
         if not memories:
             return
         try:
@@ -226,6 +227,11 @@ class Importer:
                 await self.store.insert(
                     conn, memories, datetime.now(UTC), self.actor, self.request_id
                 )
+        except DomainError as exc:
+            if exc.reason != Reason.QUOTA_EXCEEDED:
+                raise
+            await self._write_what_fits(memories, indices, exc)
+            return
         except asyncpg.UniqueViolationError:
             # A concurrent import of the same source won the race: skip what it stored.
             known = await self.store.imported_sources(user_id, [m.source_id for m in memories])
@@ -239,6 +245,21 @@ class Importer:
             self.summary.imported += len(remaining)
             return
         self.summary.imported += len(memories)
+
+    async def _write_what_fits(
+        self, memories: list[NewMemory], indices: list[int], refusal: DomainError
+    ) -> None:
+        """Store the batch's first memories up to the user's quota; report the others, as
+        any item that cannot be stored is reported, and go on (later items fail too)."""
+        room = max(int(refusal.metadata["limit"]) - int(refusal.metadata["active"]), 0)
+        if room:
+            async with self.store.transaction() as conn:
+                await self.store.insert(
+                    conn, memories[:room], datetime.now(UTC), self.actor, self.request_id
+                )
+            self.summary.imported += room
+        for index, memory in zip(indices[room:], memories[room:], strict=True):
+            self._fail(index, memory.source_id, f"QUOTA_EXCEEDED: {refusal.message}")
 
 
 def _time(memory: memory_pb2.Memory, field: str) -> datetime | None:

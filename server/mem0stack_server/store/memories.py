@@ -23,6 +23,7 @@ from mem0stack_server.context import time_left
 from mem0stack_server.domain.filter import Node
 from mem0stack_server.domain.records import NewMemory, Revision
 from mem0stack_server.store.filter_sql import compile_filter
+from mem0stack_server.store.quota import check_room
 from mem0stack_server.store.sql import Params
 
 MEMORY_COLUMNS = (
@@ -98,9 +99,12 @@ def memory_filter(
 class MemoryStore:
     """Queries over the memories tables, each bounded by the caller's deadline."""
 
-    def __init__(self, pool: asyncpg.Pool, *, timeout_s: float) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, *, timeout_s: float, max_memories_per_user: int = 0
+    ) -> None:
         self.pool = pool
         self.timeout_s = timeout_s
+        self.max_memories_per_user = max_memories_per_user  # 0: no quota
 
     def _t(self) -> float:
         return time_left(self.timeout_s)
@@ -332,7 +336,14 @@ class MemoryStore:
         actor: str,
         request_id: str,
     ) -> None:
-        """Insert memories with their CREATE revisions (triggers add the feed events)."""
+        """Insert memories with their CREATE revisions (triggers add the feed events).
+
+        With a quota on, RESOURCE_EXHAUSTED (QUOTA_EXCEEDED) when a user would hold more
+        active memories than it allows; the caller's transaction then writes nothing.
+        """
+        if self.max_memories_per_user > 0:
+            active = [m.user_id for m in memories if m.state == "ACTIVE"]
+            await check_room(conn, active, self.max_memories_per_user, self._t())
         await conn.executemany(
             """INSERT INTO memories (id, user_id, agent_id, run_id, actor_id, role, memory_type,
                                      content, hash, embedding, metadata, categories,

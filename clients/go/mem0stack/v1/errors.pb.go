@@ -157,6 +157,11 @@ const (
 	// FAILED_PRECONDITION: the API key is revoked already, e.g. metadata
 	// {name: "apiKeys/3f9a1c0b7d2e"}.
 	ErrorReason_API_KEY_REVOKED ErrorReason = 39
+	// RESOURCE_EXHAUSTED: the user holds as many active memories as the server
+	// allows each user (MEM0STACK_MAX_MEMORIES_PER_USER); nothing was written.
+	// Retrying does not help until some are deleted, so there is no RetryInfo,
+	// e.g. metadata {user: "users/alice", limit: "10000", active: "10000"}.
+	ErrorReason_QUOTA_EXCEEDED ErrorReason = 41
 	// UNAVAILABLE: the server is shutting down (it drains on SIGTERM); retry after
 	// RetryInfo, on another replica or on this one once restarted. A stream cut
 	// short by the drain carries the cursor to resume from, e.g. metadata
@@ -207,6 +212,7 @@ var (
 		37: "RATE_LIMITED",
 		38: "API_KEY_NOT_FOUND",
 		39: "API_KEY_REVOKED",
+		41: "QUOTA_EXCEEDED",
 		40: "SHUTTING_DOWN",
 	}
 	ErrorReason_value = map[string]int32{
@@ -250,6 +256,7 @@ var (
 		"RATE_LIMITED":             37,
 		"API_KEY_NOT_FOUND":        38,
 		"API_KEY_REVOKED":          39,
+		"QUOTA_EXCEEDED":           41,
 		"SHUTTING_DOWN":            40,
 	}
 )
@@ -285,7 +292,7 @@ var File_mem0stack_v1_errors_proto protoreflect.FileDescriptor
 
 const file_mem0stack_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x19mem0stack/v1/errors.proto\x12\fmem0stack.v1*\x9e\a\n" +
+	"\x19mem0stack/v1/errors.proto\x12\fmem0stack.v1*\xb2\a\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10INVALID_ARGUMENT\x10\x01\x12\x10\n" +
@@ -327,7 +334,8 @@ const file_mem0stack_v1_errors_proto_rawDesc = "" +
 	"\x13INVALID_WEBHOOK_URL\x10$\x12\x10\n" +
 	"\fRATE_LIMITED\x10%\x12\x15\n" +
 	"\x11API_KEY_NOT_FOUND\x10&\x12\x13\n" +
-	"\x0fAPI_KEY_REVOKED\x10'\x12\x11\n" +
+	"\x0fAPI_KEY_REVOKED\x10'\x12\x12\n" +
+	"\x0eQUOTA_EXCEEDED\x10)\x12\x11\n" +
 	"\rSHUTTING_DOWN\x10(BEZCgithub.com/mem0stack/mem0-stack/clients/go/mem0stack/v1;mem0stackv1b\x06proto3"
 
 var (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +33,12 @@ class Call:
     query: dict[str, str]
     base_url: str
     path: str
+    #: The users whose memories the call reached or tried to, for the access log.
+    reached: list[str] = field(default_factory=list)
+
+    def reach(self, user_id: str) -> None:
+        if user_id not in self.reached:
+            self.reached.append(user_id)
 
     @property
     def caller(self) -> Caller:

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 
 from mem0stack.v1 import memory_pb2, operation_pb2
 from mem0stack.v1 import memory_service_pb2 as svc
+from mem0stack_server.app.access_log import AccessLog
 from mem0stack_server.app.adding import AddMemories
 from mem0stack_server.app.erasure import Erasure
 from mem0stack_server.app.memories import Memories
@@ -73,6 +74,23 @@ class Services:
     erasure: Erasure
     store: PlatformStore
     max_batch_items: int
+    access_log: AccessLog | None = None
+
+
+#: The routes the access log records, by handler: the action, as gRPC calls record theirs.
+#: Adds and updates are not here: every change already leaves a revision naming its key.
+AUDITED = {
+    "list_paged": "list",
+    "list_plain": "list",
+    "search": "search",
+    "search_plain": "search",
+    "get_memory": "read",
+    "history": "history",
+    "delete_memory": "delete",
+    "delete_all": "delete",
+    "batch_delete": "delete",
+    "delete_entity": "delete",
+}
 
 
 Handler = Callable[[Services, Call, dict[str, str]], Awaitable[Any]]
@@ -84,14 +102,26 @@ def endpoint(services: Services, handler: Handler) -> Callable[[Request], Awaita
     is one log line and counts in the RPC metrics (service ``mem0.Platform``, the handler's
     name as method, the status code's gRPC name), so dashboards and alerts see it."""
     labels = ("unary", PLATFORM_SERVICE, handler.__name__)
+    action = AUDITED.get(handler.__name__)
 
     async def run(request: Request) -> Response:
         request_id_var.set(request.headers.get("x-request-id") or uuid.uuid4().hex)
         principal_var.set(None)
         metrics.STARTED.labels(*labels).inc()
         start = time.perf_counter()
-        response, code = await _answer(request)
+        response, code, call = await _answer(request)
         elapsed = time.perf_counter() - start
+        if action and call is not None and services.access_log is not None:
+            for user_id in call.reached:
+                services.access_log.record(
+                    user_id=user_id,
+                    key_id=call.principal.key_id,
+                    action=action,
+                    method=f"mem0.{handler.__name__}",
+                    outcome=code.name,
+                    request_id=request_id_var.get(),
+                    peer=request.client.host if request.client else "",
+                )
         metrics.HANDLED.labels(*labels, code.name).inc()
         metrics.HANDLING_SECONDS.labels(*labels).observe(elapsed)
         principal = principal_var.get()
@@ -107,7 +137,8 @@ def endpoint(services: Services, handler: Handler) -> Callable[[Request], Awaita
         )
         return response
 
-    async def _answer(request: Request) -> tuple[Response, Code]:
+    async def _answer(request: Request) -> tuple[Response, Code, Call | None]:
+        call: Call | None = None
         try:
             principal = await services.authenticator.admit(
                 _bearer(request.headers.get("authorization"))
@@ -126,11 +157,11 @@ def endpoint(services: Services, handler: Handler) -> Callable[[Request], Awaita
             storable(path, "path")
             result = await handler(services, call, path)
         except DomainError as exc:
-            return error_response(exc), exc.code
+            return error_response(exc), exc.code, call
         except Exception as exc:
             error = to_api_error(exc)
-            return error_response(error), error.code
-        return JSONResponse(result), Code.OK
+            return error_response(error), error.code, call
+        return JSONResponse(result), Code.OK, call
 
     return run
 
@@ -154,6 +185,7 @@ def _bearer(authorization: str | None) -> str | None:
 
 def _owner(call: Call, scope: Scope) -> str:
     owner = scope.owner()
+    call.reach(owner)
     call.principal.require_user(owner)
     return owner
 
@@ -197,6 +229,8 @@ async def _find(services: Services, call: Call, memory_id: str) -> MemoryName:
     """The memory a bare id names, if the key may reach its owner; 404 otherwise."""
     uid = parse_uuid(memory_id)
     owner = await services.store.memory_owner(uid)
+    if owner is not None:
+        call.reach(owner)
     if owner is None or not call.principal.can_reach(owner):
         raise not_found("Memory not found!")
     return MemoryName(owner, uid)
@@ -494,6 +528,7 @@ async def delete_entity(services: Services, call: Call, path: dict[str, str]) ->
         field = {"agent": "agent_id", "run": "run_id", "app": f"metadata.{APP_ID_KEY}"}[kind]
         text = f"{field} = {filters.quote(name)}"
         for owner in await services.store.owners_holding(kind, name, reachable):
+            call.reach(owner)
             request = svc.BatchDeleteMemoriesRequest(parent=f"users/{owner}", filter=text)
             result = await services.memories.batch_delete(owner, request, call.caller)
             deleted += result.deleted_count

@@ -178,6 +178,12 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """FAILED_PRECONDITION: the API key is revoked already, e.g. metadata
     {name: "apiKeys/3f9a1c0b7d2e"}.
     """
+    QUOTA_EXCEEDED: _ErrorReason.ValueType  # 41
+    """RESOURCE_EXHAUSTED: the user holds as many active memories as the server
+    allows each user (MEM0STACK_MAX_MEMORIES_PER_USER); nothing was written.
+    Retrying does not help until some are deleted, so there is no RetryInfo,
+    e.g. metadata {user: "users/alice", limit: "10000", active: "10000"}.
+    """
     SHUTTING_DOWN: _ErrorReason.ValueType  # 40
     """UNAVAILABLE: the server is shutting down (it drains on SIGTERM); retry after
     RetryInfo, on another replica or on this one once restarted. A stream cut
@@ -351,6 +357,12 @@ API_KEY_NOT_FOUND: ErrorReason.ValueType  # 38
 API_KEY_REVOKED: ErrorReason.ValueType  # 39
 """FAILED_PRECONDITION: the API key is revoked already, e.g. metadata
 {name: "apiKeys/3f9a1c0b7d2e"}.
+"""
+QUOTA_EXCEEDED: ErrorReason.ValueType  # 41
+"""RESOURCE_EXHAUSTED: the user holds as many active memories as the server
+allows each user (MEM0STACK_MAX_MEMORIES_PER_USER); nothing was written.
+Retrying does not help until some are deleted, so there is no RetryInfo,
+e.g. metadata {user: "users/alice", limit: "10000", active: "10000"}.
 """
 SHUTTING_DOWN: ErrorReason.ValueType  # 40
 """UNAVAILABLE: the server is shutting down (it drains on SIGTERM); retry after
