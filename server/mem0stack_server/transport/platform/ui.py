@@ -14,7 +14,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-#: ui/dist of a source checkout (an editable install): the default when it has been built.
+#: ui/dist of the source checkout this module belongs to (an editable install).
 CHECKOUT_DIST = Path(__file__).resolve().parents[4] / "ui" / "dist"
 
 # index.html names the content-hashed bundles of one build: it must be fetched anew each
@@ -28,10 +28,18 @@ _CSP = (
 )
 
 
-def resolve_ui_dir(configured: Path | None) -> Path | None:
-    """The directory to serve: the configured one, else a built checkout's; None: no UI."""
-    directory = configured if configured is not None else CHECKOUT_DIST
-    return directory if (directory / "index.html").is_file() else None
+def resolve_ui_dir(configured: Path | None, cwd: Path | None = None) -> Path | None:
+    """The directory to serve; None: no UI.
+
+    The configured one, else a built ui/dist under the working directory (where `make run`
+    runs, like the default data directory), else the one of the checkout this module is
+    installed from.
+    """
+    if configured is not None:
+        candidates = [configured]
+    else:
+        candidates = [(cwd or Path.cwd()) / "ui" / "dist", CHECKOUT_DIST]
+    return next((d for d in candidates if (d / "index.html").is_file()), None)
 
 
 class _Assets(StaticFiles):
