@@ -38,8 +38,8 @@ class Settings(BaseSettings):
     ui_dir: Path | None = Field(
         None,
         description="Directory of the built web UI (index.html, assets/) that the platform "
-        "port serves at / (Envoy routes it to the gateway's /). Unset: ui/dist of the source "
-        "checkout when it has been built (make ui); no such directory: no UI.",
+        "port serves at / (Envoy routes it to the gateway's /). Unset: ui/dist under the "
+        "working directory, else of the source checkout, once built (make ui); none: no UI.",
     )
     metrics_listen: str = Field(
         "localhost:9464", description="Prometheus /metrics address; empty disables it."
