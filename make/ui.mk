@@ -16,10 +16,15 @@ UI_SOURCES := $(shell find ui/src ui/public -type f 2>/dev/null) ui/index.html u
 
 TEST_TARGETS += test-ui
 
-.PHONY: ui ui-tools test-ui
+.PHONY: ui ui-for-run ui-tools test-ui
 
-# `make run` serves the UI at http://localhost:8080/, so it builds it first.
-run: ui
+# `make run` serves the UI at http://localhost:8080/, so it builds it first; without Node and
+# npm it still runs the server and the gateway, and says why there is no UI.
+run: ui-for-run
+
+ui-for-run:
+	@if command -v $(NPM) >/dev/null 2>&1; then $(MAKE) --no-print-directory ui; \
+	else echo "make run: npm is missing, so the web UI is not built (Node 20 and npm build it: make ui)" >&2; fi
 
 $(UI_STAMP): ui/package.json ui/package-lock.json
 	cd ui && $(NPM) ci --no-audit --no-fund --loglevel=error
