@@ -214,6 +214,22 @@ class Settings(BaseSettings):
         description="Memories stored without a run_id count as one session for neighbouring "
         "context when stored within this many seconds of each other; 0 gives them no context.",
     )
+    search_update_similarity: float = Field(
+        0.6,
+        ge=-1.0,
+        le=1.0,
+        description="Search: two results of one scope whose embeddings are at least this "
+        "similar are taken for two versions of one fact (see search_update_margin).",
+    )
+    search_update_margin: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="Search: when two versions of one fact rank within this much relevance "
+        "of each other, the newer one (valid_time, then create_time) is put first: a "
+        "correction outranks what it corrects (docs/benchmarks.md, BEAM knowledge update); "
+        "0 turns it off.",
+    )
 
     # LLM (fact extraction and reconciliation); see docs/llm.md
     llm_model: str | None = Field(

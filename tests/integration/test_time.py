@@ -366,6 +366,53 @@ async def test_bad_times_and_filters_are_invalid_argument(stub: Any, user_id: st
     ) == (invalid, "INVALID_ARGUMENT", "memory.invalid_time")
 
 
+async def test_a_correction_stored_verbatim_ranks_above_what_it_corrects(
+    time_server: ServerProcess, stub: Any, user_id: str
+) -> None:
+    """Two versions of one fact, both ACTIVE (no LLM superseded the first): the newer one
+    first; as of before the correction, only the first. A server with the tie-break off
+    ranks the older one first, so it is the rule that orders them."""
+    parent = f"users/{user_id}"
+    for content, valid in (
+        ("The sprint deadline is March 15.", datetime(2024, 1, 1, tzinfo=UTC)),
+        ("The sprint deadline is now April 1.", datetime(2024, 2, 1, tzinfo=UTC)),
+        ("Likes hiking in the Alps.", datetime(2024, 3, 1, tzinfo=UTC)),
+    ):
+        await stub.CreateMemory(
+            svc.CreateMemoryRequest(
+                parent=parent, memory=memory_pb2.Memory(content=content, valid_time=ts(valid))
+            )
+        )
+
+    async def ranked(target: Any, **fields: Any) -> list[str]:
+        found = await target.SearchMemories(
+            svc.SearchMemoriesRequest(
+                parent=parent, query="When is the sprint deadline?", top_k=2, **fields
+            )
+        )
+        return [r.memory.content for r in found.results]
+
+    assert await ranked(stub) == [
+        "The sprint deadline is now April 1.",
+        "The sprint deadline is March 15.",
+    ]
+    assert (await ranked(stub, as_of=ts(datetime(2024, 1, 15, tzinfo=UTC))))[0] == (
+        "The sprint deadline is March 15."
+    )
+    plain = ServerProcess(
+        database_url=time_server.database_url,
+        port=free_port(),
+        env={"MEM0STACK_SEARCH_UPDATE_MARGIN": "0"},
+    )
+    plain.start()
+    try:
+        async with plain.channel() as channel:
+            without = await ranked(memory_service_pb2_grpc.MemoryServiceStub(channel))
+    finally:
+        plain.stop()
+    assert without == ["The sprint deadline is March 15.", "The sprint deadline is now April 1."]
+
+
 # Expiry
 
 

@@ -25,6 +25,7 @@ from mem0stack_server.config import Settings
 from mem0stack_server.domain.convert import memory_from_row
 from mem0stack_server.domain.errors import Reason, invalid
 from mem0stack_server.domain.filter import Node, parse_filter
+from mem0stack_server.domain.updates import updated_first
 from mem0stack_server.domain.validation import Validator
 from mem0stack_server.obs import metrics
 from mem0stack_server.store import search as statements
@@ -163,6 +164,15 @@ class Search:
                 validity=validity,
             ),
         )
+        if rows and self.settings.search_update_margin > 0:
+            order = updated_first(
+                rows,
+                # pgvector's codec reads a vector column as a Vector.
+                np.stack([r["embedding"].to_numpy() for r in rows]).astype(np.float32),
+                similarity=self.settings.search_update_similarity,
+                margin=self.settings.search_update_margin,
+            )
+            rows = [rows[i] for i in order]
         response = svc.SearchMemoriesResponse(
             results=[
                 memory_pb2.SearchResult(memory=memory_from_row(r), score=float(r["score"]))

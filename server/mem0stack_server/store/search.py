@@ -410,12 +410,13 @@ def search_sql(p: Plan, r: RankingParams, where_sql: str) -> str:
 
 
 def _read_top(r: RankingParams, ctes: list[str]) -> str:
-    """The statement that reads the winners (CTE ``top``: id, score, rank_key) in full."""
+    """The statement that reads the winners (CTE ``top``: id, score, rank_key) in full,
+    with their ranking key and embedding (for the updated-first tie-break)."""
     columns = ", ".join(f"m.{c}" for c in _COLUMNS)
     ctes_sql = ",\n".join(ctes)
     return f"""
         WITH {ctes_sql}
-        SELECT {columns}, top.score
+        SELECT {columns}, top.score, top.rank_key, m.embedding
         FROM top JOIN memories AS m USING (id) WHERE m.user_id = {r.user}
         ORDER BY top.rank_key DESC, top.score DESC, top.id"""
 
