@@ -18,6 +18,7 @@ OpenAPI description, so they are not covered here.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import uuid
@@ -75,15 +76,16 @@ ADMIN: list[str] = []
 #: The real memories and webhook the fuzz aims at (see real_names).
 MADE: dict[str, list[str]] = {"memories": [], "webhooks": []}
 
+#: The whole file's budget; each operation gets its share and stops early when it is spent.
+#: MEM0STACK_REST_FUZZ_BUDGET_S gives a longer run (with more examples per operation).
+BUDGET_S = float(os.environ.get("MEM0STACK_REST_FUZZ_BUDGET_S", "50"))
 FUZZ = settings(
-    max_examples=25,
+    max_examples=25 if BUDGET_S <= 50 else 400,
     derandomize=True,
     database=None,
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
-#: The whole file's budget; each operation gets its share and stops early when it is spent.
-BUDGET_S = 50.0
 
 
 @pytest.fixture(scope="module")
