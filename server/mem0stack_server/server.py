@@ -333,7 +333,7 @@ async def start(
         pool,
         ProbeSettings(
             interval_s=settings.db_probe_interval_s,
-            timeout_s=min(settings.db_connect_timeout_s, 2.0),
+            timeout_s=min(settings.db_connect_timeout_s, 3.0),
             backoff_initial_s=0.1,
             backoff_max_s=settings.db_backoff_max_s,
         ),

@@ -20,9 +20,12 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from mem0stack_server.store.database import EmbeddedPostgres
+from mem0stack_server.store.database import DATABASE_ERRORS, EmbeddedPostgres
 
 log = logging.getLogger(__name__)
+
+#: Probes in a row that must time out before the database counts as away.
+_TIMEOUTS_FOR_OUTAGE = 2
 
 #: Told ``True`` when the database comes back and ``False`` when it goes away.
 AvailabilityObserver = Callable[[bool], Awaitable[None]]
@@ -61,6 +64,7 @@ class DatabaseMonitor:
         self._task: asyncio.Task[None] | None = None
         self._restart_backoff_s = settings.backoff_initial_s
         self._next_restart = 0.0
+        self._timeouts = 0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="database-monitor")
@@ -70,8 +74,7 @@ class DatabaseMonitor:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._conn is not None:
-            self._conn.terminate()  # never wait on a database that may be gone
+        self._drop_connection()  # never wait on a database that may be gone
 
     def suspect(self) -> None:
         """Probe now: a call has just failed to reach the database."""
@@ -85,14 +88,17 @@ class DatabaseMonitor:
         backoff = self.settings.backoff_initial_s
         while True:
             ok = await self._probe()
-            if ok != self.available:
-                await self._changed(ok)
+            try:
+                if ok != self.available:
+                    await self._changed(ok)
+                if not ok and self.embedded is not None:
+                    await self._maybe_restart_embedded()
+            except Exception:  # a bug here must not end the monitoring for good
+                log.exception("database monitor step failed")
             if ok:
                 backoff = self.settings.backoff_initial_s
                 wait = self.settings.interval_s
             else:
-                if self.embedded is not None:
-                    await self._maybe_restart_embedded()
                 wait = backoff
                 backoff = min(backoff * 2, self.settings.backoff_max_s)
             self._nudge.clear()
@@ -107,14 +113,30 @@ class DatabaseMonitor:
                     # A closed probe connection is the quickest sign of a lost database.
                     self._conn.add_termination_listener(lambda _conn: self._nudge.set())
                 await self._conn.fetchval("SELECT 1")
-            return True
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-            if self._conn is not None:
-                self._conn.terminate()
-                self._conn = None
-            if self.available:
-                log.warning("database unreachable: %s", exc or type(exc).__name__)
-            return False
+        except TimeoutError:
+            # A slow answer is ambiguous (a starved event loop, a database under load): only
+            # a second one in a row counts as an outage. A refused or lost connection is not.
+            self._timeouts += 1
+            if self._timeouts < _TIMEOUTS_FOR_OUTAGE:
+                self._drop_connection()  # a cancelled statement leaves it unusable
+                return self.available
+            return self._failed("no answer within the probe timeout")
+        except DATABASE_ERRORS as exc:
+            return self._failed(str(exc) or type(exc).__name__)
+        self._timeouts = 0
+        return True
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.terminate()
+            self._conn = None
+
+    def _failed(self, why: str) -> bool:
+        self._timeouts = 0
+        self._drop_connection()
+        if self.available:
+            log.warning("database unreachable: %s", why)
+        return False
 
     async def _changed(self, ok: bool) -> None:
         self.available = ok
