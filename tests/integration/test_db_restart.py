@@ -66,6 +66,8 @@ class Load:
                         timeout=CALL_TIMEOUT_S,
                     )
                 self.outcomes.append((start, "OK", "", False, time.monotonic() - start))
+            except grpc.aio.UsageError:
+                return  # the test ended (failed) and closed the channel
             except grpc.aio.AioRpcError as exc:
                 got = details_of(exc)
                 self.outcomes.append(
