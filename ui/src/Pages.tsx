@@ -1,13 +1,24 @@
-// Which page a route shows.
+// Which page a route shows. The graph (Cytoscape) and the admin pages (Recharts) are loaded
+// when first opened, so the memories pages start without those libraries.
+import { lazy, Suspense } from "react";
 import type { Session } from "./api/session";
-import { AdminPage } from "./pages/AdminPage";
-import { GraphPage } from "./pages/GraphPage";
 import { MemoriesPage } from "./pages/MemoriesPage";
 import { MemoryPage } from "./pages/MemoryPage";
 import { TransferPage } from "./pages/TransferPage";
 import { hrefOf, type Route } from "./router";
 
-export function Pages({ route, session }: { route: Route; session: Session }) {
+const GraphPage = lazy(() => import("./pages/GraphPage").then((m) => ({ default: m.GraphPage })));
+const AdminPage = lazy(() => import("./pages/AdminPage").then((m) => ({ default: m.AdminPage })));
+
+export function Pages(props: { route: Route; session: Session }) {
+  return (
+    <Suspense fallback={<p aria-busy="true">Loading…</p>}>
+      <Page {...props} />
+    </Suspense>
+  );
+}
+
+function Page({ route, session }: { route: Route; session: Session }) {
   switch (route.page) {
     case "home":
       return session.user ? (
