@@ -33,17 +33,16 @@ Runs once at start-up (~0.07 s) on the in-memory protobuf; the file is not chang
 from __future__ import annotations
 
 import functools
-from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import helper, numpy_helper
 
+from ._gather_graph import gather_before_dequantize
+from ._graph_edit import casts_to_float, dead_outputs, delete, fresh, reads
 from .base import EmbedderConfigError
 
 #: Domain and opset version of ONNX Runtime's contrib ops (DynamicQuantizeMatMul).
@@ -82,6 +81,8 @@ def int8_matmul_model(model_path: Path, *, unsigned_weights: bool = False) -> by
             f"ONNX model {model_path} has no int8 weight MatMul "
             "(Cast(int8 initializer) -> Mul(per-column scale) -> MatMul) to compute in int8"
         )
+    # Keeps the word embedding table int8 in this session too (see that module).
+    gather_before_dequantize(model)
     return model.SerializeToString()
 
 
@@ -112,14 +113,14 @@ def rewrite_weight_matmuls(model: onnx.ModelProto, *, unsigned_weights: bool = F
     for match in matches:
         if unsigned_weights and match.weight not in unsigned:
             weight = numpy_helper.to_array(initializers[match.weight]).astype(np.int16)
-            name = _fresh(f"{match.weight}_uint8", taken)
+            name = fresh(f"{match.weight}_uint8", taken)
             added.append(numpy_helper.from_array((weight + zero_value).astype(np.uint8), name))
             unsigned[match.weight] = name
         if match.scale in converted:
             continue
         scale = numpy_helper.to_array(initializers[match.scale]).astype(np.float32)
-        scale_name = _fresh(f"{match.scale}_1d", taken)
-        zero_name = _fresh(f"{match.scale}_zero_point", taken)
+        scale_name = fresh(f"{match.scale}_1d", taken)
+        zero_name = fresh(f"{match.scale}_zero_point", taken)
         added.append(numpy_helper.from_array(scale.reshape(match.columns), scale_name))
         zeros = np.full(match.columns, zero_value, dtype=zero_dtype)
         added.append(numpy_helper.from_array(zeros, zero_name))
@@ -132,17 +133,17 @@ def rewrite_weight_matmuls(model: onnx.ModelProto, *, unsigned_weights: bool = F
         del match.matmul.input[:]
         weight_name = unsigned.get(match.weight, match.weight)
         match.matmul.input.extend([activations, weight_name, scale_name, zero_name])
-    dead = _dead_outputs(
+    dead = dead_outputs(
         graph, [m.mul.output[0] for m in matches] + [m.cast.output[0] for m in matches]
     )
-    _delete(graph.node, lambda node: bool(node.output) and node.output[0] in dead)
-    _delete(graph.value_info, lambda value: value.name in dead)
+    delete(graph.node, lambda node: bool(node.output) and node.output[0] in dead)
+    delete(graph.value_info, lambda value: value.name in dead)
     graph.initializer.extend(added)
     unread = {m.scale for m in matches} | set(unsigned)
-    unread -= set(_reads(graph))
-    _delete(graph.initializer, lambda init: init.name in unread)
+    unread -= set(reads(graph))
+    delete(graph.initializer, lambda init: init.name in unread)
     # Before IR version 4 initializers are also listed as graph inputs.
-    _delete(graph.input, lambda value: value.name in unread)
+    delete(graph.input, lambda value: value.name in unread)
     if not any(opset.domain == MS_DOMAIN for opset in model.opset_import):
         model.opset_import.append(onnx.helper.make_opsetid(MS_DOMAIN, MS_OPSET))
     return len(matches)
@@ -207,7 +208,7 @@ def _find_matches(graph: onnx.GraphProto) -> list[_Match]:
             cast = producers.get(cast_input)
             if cast is None or cast.op_type != "Cast" or scale not in initializers:
                 continue
-            if not _casts_to_float(cast) or cast.input[0] not in initializers:
+            if not casts_to_float(cast) or cast.input[0] not in initializers:
                 continue
             weight = initializers[cast.input[0]]
             if weight.data_type != onnx.TensorProto.INT8 or len(weight.dims) != 2:
@@ -221,54 +222,3 @@ def _find_matches(graph: onnx.GraphProto) -> list[_Match]:
             matches.append(_Match(matmul, mul, cast, cast.input[0], scale, columns))
             break
     return matches
-
-
-def _casts_to_float(cast: onnx.NodeProto) -> bool:
-    return any(attr.name == "to" and attr.i == onnx.TensorProto.FLOAT for attr in cast.attribute)
-
-
-def _fresh(base: str, taken: set[str]) -> str:
-    name, n = base, 1
-    while name in taken:
-        n += 1
-        name = f"{base}_{n}"
-    taken.add(name)
-    return name
-
-
-def _dead_outputs(graph: onnx.GraphProto, candidates: list[str]) -> set[str]:
-    """Those ``candidates`` (node outputs, checked in order) that nothing reads any more.
-
-    A candidate counts as gone once found unread, so a Cast whose only reader was a
-    dead Mul is dead too when it comes after that Mul in ``candidates``.
-    """
-    producers = {name: node for node in graph.node for name in node.output if name}
-    reads = _reads(graph)
-    dead: set[str] = set()
-    for name in candidates:
-        node = producers[name]
-        if name in dead or len(node.output) != 1 or reads[name]:
-            continue
-        dead.add(name)
-        for read in node.input:
-            reads[read] -= 1
-    return dead
-
-
-def _reads(graph: onnx.GraphProto) -> Counter[str]:
-    """How often each value name is read: node inputs, graph outputs and, to stay on the
-    safe side, every input inside subgraphs (If/Loop bodies may read outer values)."""
-    reads: Counter[str] = Counter(value.name for value in graph.output)
-    for node in graph.node:
-        reads.update(node.input)
-        for attr in node.attribute:
-            for sub in [attr.g, *attr.graphs] if attr.HasField("g") else attr.graphs:
-                reads.update(_reads(sub))
-    return reads
-
-
-def _delete(items: Any, doomed: Callable[[Any], bool]) -> None:
-    """Delete the elements of a protobuf repeated field for which ``doomed`` is true."""
-    for i in reversed(range(len(items))):
-        if doomed(items[i]):
-            del items[i]

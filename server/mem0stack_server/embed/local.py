@@ -38,6 +38,7 @@ import numpy.typing as npt
 
 from ._batcher import BatcherStats, MicroBatcher
 from ._cache import VectorCache
+from ._gather_graph import lean_model
 from ._int8_graph import int8_matmul_model, int8_products_saturate
 from ._onnx_model import (
     MAX_SEQ_LENGTH,
@@ -124,8 +125,11 @@ class LocalOnnxEmbedder:
             self.model = f"onnx:{model_path.name}"
         tokenizer_path = tokenizer_path or bundled_tokenizer_file()
         self._model = OnnxSentenceModel(
-            model_path,
+            # The same vectors, bit for bit, with the word embedding table kept int8: 35 MB
+            # less resident memory (see ._gather_graph).
+            lean_model(model_path),
             tokenizer_path,
+            label=str(model_path),
             max_seq_length=max_seq_length,
             intra_op_threads=intra_op_threads,
         )

@@ -12,14 +12,21 @@ import binascii
 import os
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import openai
 
 from ._batcher import report_batch
 from ._cache import VectorCache
 from .base import EmbedderConfigError, EmbedderError, Vectors, check_texts, l2_normalise
+
+# The openai package costs ~26 MiB of resident memory (its many pydantic models) and
+# about a second of start-up, and a server on the local embedder never builds this
+# one: the functions that need it import it themselves (after the first time, a
+# lookup in sys.modules).
+if TYPE_CHECKING:
+    import openai
 
 #: Native widths of OpenAI's models, used when no dimension is configured.
 KNOWN_DIMENSIONS = {
@@ -57,6 +64,8 @@ class OpenAIEmbedder:
         cache_size: int = 1024,
         send_dimensions: bool | None = None,
     ) -> None:
+        import openai
+
         if not model:
             raise EmbedderConfigError("the openai embedder needs a model name")
         if dimensions is not None and dimensions < 1:
@@ -133,6 +142,8 @@ class OpenAIEmbedder:
         return await self.embed_one(text)
 
     async def _request(self, texts: list[str]) -> Vectors:
+        import openai
+
         # OpenAI rejects empty strings; a lone space embeds as "nothing" just the same.
         inputs = [text if text else " " for text in texts]
         async with self._slots:
@@ -216,6 +227,8 @@ class OpenAIEmbedder:
         return str(self._client.base_url).rstrip("/")
 
     def _describe(self, exc: openai.OpenAIError) -> str:
+        import openai
+
         where = self._where()
         if isinstance(exc, openai.APITimeoutError):
             return f"embedding endpoint {where} timed out (after retries)"

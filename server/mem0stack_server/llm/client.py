@@ -23,9 +23,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
-
-import openai
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mem0stack_server.config import Settings
 from mem0stack_server.context import deadline_var, time_left
@@ -38,6 +36,13 @@ from mem0stack_server.llm.errors import (
 )
 from mem0stack_server.llm.parse import JSONParseError, parse_json
 from mem0stack_server.obs import metrics, tracing
+
+# The openai package costs ~26 MiB of resident memory (its many pydantic models) and
+# about a second of start-up, and a server without an LLM
+# never builds this client: the functions that need it import it
+# themselves (after the first time, a lookup in sys.modules).
+if TYPE_CHECKING:
+    import openai
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +229,8 @@ class LLMClient:
         self, task: JsonTask, messages: list[dict[str, Any]], usage: Usage
     ) -> _Answer:
         """One answer, stepping down the structured-output style if the endpoint needs it."""
+        import openai
+
         while True:
             mode = self._mode
             try:
@@ -344,6 +351,8 @@ class LLMClient:
 
     async def _attempt(self, task: JsonTask, request: dict[str, Any]) -> tuple[Any, float | None]:
         """One HTTP request (the breaker already let it through): response or _Failure."""
+        import openai
+
         started = time.perf_counter()
         timeout = time_left(self.config.timeout_s)
         metrics.LLM_IN_FLIGHT.inc()
@@ -400,6 +409,8 @@ class LLMClient:
         return delay
 
     def _describe(self, exc: openai.APIStatusError) -> str:
+        import openai
+
         if isinstance(exc, openai.AuthenticationError):
             return f"the LLM endpoint {self.endpoint} rejected the api key (401)"
         if isinstance(exc, openai.NotFoundError):
@@ -449,6 +460,8 @@ def from_settings(settings: Settings) -> LLMClient | None:
 
 
 def _make_client(config: LLMConfig) -> openai.AsyncOpenAI:
+    import openai
+
     base_url = config.base_url or os.environ.get("OPENAI_BASE_URL") or None
     key = config.api_key or os.environ.get("OPENAI_API_KEY") or None
     if config.api_version:
