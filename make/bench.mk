@@ -28,7 +28,7 @@ LOAD_CLIENTS ?= 1,8,32,128
 SOAK_MINUTES ?= 10
 SOAK_REPORT_SECONDS ?= 60
 
-.PHONY: bench-setup bench bench-server bench-import bench-compare bench-locomo bench-beam bench-scale bench-embed \
+.PHONY: bench-setup bench bench-server bench-import bench-compare bench-locomo bench-beam bench-scale bench-embed bench-rss \
 	bench-throughput bench-soak
 
 $(MEM0_STAMP): bench/requirements-mem0.txt
@@ -39,7 +39,7 @@ $(MEM0_STAMP): bench/requirements-mem0.txt
 bench-setup: setup $(MEM0_STAMP) ## Create .venv-mem0 (mem0ai 2.2.1, pinned) for the comparisons
 
 bench: bench-setup ## Run the whole benchmark suite (long: the 1M scale test alone takes about an hour)
-	$(MAKE) --no-print-directory bench-embed bench-server bench-import bench-compare bench-locomo bench-beam bench-scale \
+	$(MAKE) --no-print-directory bench-embed bench-rss bench-server bench-import bench-compare bench-locomo bench-beam bench-scale \
 		bench-throughput bench-soak
 
 bench-server: setup ## mem0-stack alone: 10,000 memories, 1,000 searches per mode
@@ -70,3 +70,6 @@ bench-throughput: bench-setup ## Requests/s at LOAD_CLIENTS clients, search and 
 bench-soak: setup ## 32 clients of mixed load for SOAK_MINUTES: per-minute figures, server RSS trend
 	$(BIN)/python -m bench.bench_load soak --data $(LOCOMO_DATA) --minutes $(SOAK_MINUTES) \
 		--report-seconds $(SOAK_REPORT_SECONDS) --json $(BENCH_OUT)/soak.json
+
+bench-rss: setup ## Memory at rest: a dev-mode server's VmRSS/VmHWM when idle, and its PostgreSQL's
+	$(BIN)/python -m bench.bench_rss --json $(BENCH_OUT)/rss.json
