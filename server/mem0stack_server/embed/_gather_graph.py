@@ -13,10 +13,11 @@ moves the lookup first::
     Gather(T_int8, ids) -> Cast(to=float) -> Mul(Gather(scale, ids))
 
 Each looked-up element is still ``float(t) * scale`` of its row, one float32
-multiplication, rounded the same way, so the outputs are bit-identical (checked on LoCoMo
-turns by tests/unit/test_embed_memory.py); the session keeps the 12 MB int8 table instead,
-and dequantizes a run's rows (a few thousand products) each time, which costs no
-measurable time.
+multiplication, rounded the same way, so the outputs are bit-identical (checked by
+tests/unit/test_embed_memory.py, and on LoCoMo turns: docs/benchmarks.md); the session
+keeps the 12 MB int8 table instead, and dequantizes a run's rows (a few thousand
+products) each time, which costs no measurable time. Only the word embedding table is
+large enough to be worth it (see :data:`MIN_TABLE_VALUES`).
 
 Runs once at start-up on the in-memory protobuf; the file is not changed.
 """
