@@ -188,7 +188,7 @@ def test_the_mem0_platform_routes_are_recorded_too(audited) -> None:  # type: ig
     entries = _until(process, 3, "--user", "carol")
     seen = [(e["key_id"], e["action"], e["method"], e["outcome"]) for e in reversed(entries)]
     assert seen == [
-        (carol_key_id, "search", "mem0.search", "OK"),
+        (carol_key_id, "search", "mem0.search_plain", "OK"),
         (carol_key_id, "list", "mem0.list_plain", "OK"),
         (bob_key_id, "list", "mem0.list_plain", "PERMISSION_DENIED"),
     ]
