@@ -12,7 +12,7 @@ fuzzed; the rest keep what schemathesis generated. Seeded (derandomize) and boun
 file runs in about a minute on a 2-core machine.
 
 mem0's Platform routes (/v1/memories/ etc., served beside the gRPC API) are not in the
-OpenAPI description, so they are not covered here.
+OpenAPI description; test_platform_fuzz.py fuzzes them from their route table.
 """
 
 from __future__ import annotations
