@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import grpc
+import pytest
 from google.protobuf import struct_pb2
 
 from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc, streams_pb2
@@ -27,6 +28,15 @@ from tests.support.servers import ServerProcess, free_port
 
 BATCH = 20
 CLIENTS = 4
+
+
+@pytest.fixture
+def cleanup() -> Iterator[list[ServerProcess]]:
+    """Servers to stop however the test ends (a failed test must not leave one running)."""
+    started: list[ServerProcess] = []
+    yield started
+    for server in started:
+        server.stop()
 
 
 def kill9(server: ServerProcess) -> None:
@@ -51,10 +61,11 @@ async def everything(server: ServerProcess, parent: str) -> list[memory_pb2.Memo
                 return found
 
 
-async def test_kill_9_during_batch_creates(make_database, user_id: str) -> None:  # type: ignore[no-untyped-def]
+async def test_kill_9_during_batch_creates(make_database, cleanup, user_id: str) -> None:  # type: ignore[no-untyped-def]
     database_url = make_database("crash_batch")
     parent = f"users/{user_id}"
     server = ServerProcess(database_url=database_url, port=free_port())
+    cleanup.append(server)
     server.start()
     acknowledged: set[str] = set()
     sent: set[str] = set()
@@ -119,7 +130,7 @@ def import_item(number: int) -> streams_pb2.ImportMemoriesRequest:
     )
 
 
-async def test_kill_9_during_an_import_stream(make_database, user_id: str) -> None:  # type: ignore[no-untyped-def]
+async def test_kill_9_during_an_import_stream(make_database, cleanup, user_id: str) -> None:  # type: ignore[no-untyped-def]
     database_url = make_database("crash_import")
     parent = f"users/{user_id}"
     total = 400
@@ -127,6 +138,7 @@ async def test_kill_9_during_an_import_stream(make_database, user_id: str) -> No
     server = ServerProcess(
         database_url=database_url, port=free_port(), env={"MEM0STACK_IMPORT_BATCH_SIZE": "32"}
     )
+    cleanup.append(server)
     server.start()
     committed = asyncio.Event()
 
