@@ -21,7 +21,7 @@ TEST_TARGETS += lint-compose
 image-tools: ## Install mmdebstrap, podman and runc from Debian if missing (as root)
 	deploy/image/install-tools.sh mmdebstrap podman runc
 
-image: setup ## Build the image localhost/mem0stack:<version> without a registry (installs mmdebstrap/podman/runc as root if missing)
+image: setup ui ## Build the image localhost/mem0stack:<version> without a registry (installs mmdebstrap/podman/runc as root if missing)
 	CONTAINERS_CONF=$(IMAGE_CONTAINERS_CONF) deploy/image/build.sh $(MEM0STACK_IMAGE)
 
 # Where podman cannot be installed or run (not root), the tests skip and say why.

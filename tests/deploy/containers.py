@@ -167,12 +167,14 @@ class Gateway:
         )
 
 
-def run_gateway(image: str, upstream: str, options: Iterable[str] = ()) -> Gateway:
+def run_gateway(
+    image: str, upstream: str, options: Iterable[str] = (), gateway_args: Iterable[str] = ()
+) -> Gateway:
     port, admin_port = free_port(), free_port()
     container = run(
         image,
         "gateway",
-        ["mem0stack-gateway", "--upstream", upstream, "--health-interval", "0.5"],
+        ["mem0stack-gateway", "--upstream", upstream, "--health-interval", "0.5", *gateway_args],
         env={
             "MEM0STACK_GATEWAY_LISTEN": f"127.0.0.1:{port}",
             "MEM0STACK_GATEWAY_ADMIN": f"127.0.0.1:{admin_port}",
@@ -205,6 +207,12 @@ def grpcurl(
     if method.startswith(("list", "describe")):
         return result.stdout
     return json.loads(result.stdout) if result.stdout.strip() else {}
+
+
+def page(gateway: Gateway, path: str) -> tuple[int, str]:
+    """A plain GET through Envoy (the web UI's files): the status and the text."""
+    with urllib.request.urlopen(f"http://{gateway.target}{path}", timeout=30) as reply:
+        return reply.status, reply.read().decode()
 
 
 def rest(

@@ -20,6 +20,7 @@ from tests.deploy.containers import (
     Container,
     container_dsn,
     grpcurl,
+    page,
     podman,
     rest,
     run,
@@ -50,11 +51,13 @@ def containers() -> Iterator[list[Container]]:
         container.remove()
 
 
-def start_embedded(image: str, volume: str, port: int, started: list[Container]) -> Container:
+def start_embedded(
+    image: str, volume: str, port: int, started: list[Container], platform_port: int = 0
+) -> Container:
     server = run(
         image,
         "embedded",
-        env=server_env(f"127.0.0.1:{port}"),
+        env=server_env(f"127.0.0.1:{port}", MEM0STACK_PLATFORM_PORT=str(platform_port)),
         options=["--volume", f"{volume}:/var/lib/mem0stack/data"],
     )
     started.append(server)
@@ -73,9 +76,9 @@ def assert_drains(server: Container) -> None:
 async def test_embedded_default_in_a_volume(
     image: str, volume: str, containers: list[Container]
 ) -> None:
-    port = free_port()
+    port, platform_port = free_port(), free_port()
     target = f"127.0.0.1:{port}"
-    server = start_embedded(image, volume, port, containers)
+    server = start_embedded(image, volume, port, containers, platform_port)
     seconds = server.wait_healthy()
     print(f"\nembedded server SERVING {seconds:.1f} s after podman run (first start, initdb)")
 
@@ -84,7 +87,8 @@ async def test_embedded_default_in_a_volume(
     assert "streamable HTTP" in server.exec("mem0stack", "mcp", "--help").stdout
     assert SERVICE in grpcurl(target, "list")
 
-    gateway = run_gateway(image, target)
+    # The gateway also routes / (the web UI) and mem0's paths to the platform port.
+    gateway = run_gateway(image, target, gateway_args=["--platform", f"127.0.0.1:{platform_port}"])
     containers.append(gateway.container)
     gateway.wait_healthy_hosts(1)
 
@@ -108,6 +112,9 @@ async def test_embedded_default_in_a_volume(
     )
     assert status == 200, answer
     assert answer["results"][0]["memory"]["name"] == created["name"]
+    # The web UI, from the image's own build, at / of the gateway.
+    status, html = page(gateway, "/")
+    assert status == 200 and "<title>mem0-stack</title>" in html
 
     # The MCP bridge from the same image, over streamable HTTP, on the same server.
     mcp_port = free_port()
