@@ -65,6 +65,7 @@ def time_server(make_database, fake_llm: FakeLLM) -> Iterator[ServerProcess]:  #
             "MEM0STACK_EXPIRY_SWEEP_INTERVAL_S": "0.2",
             "MEM0STACK_WATCH_CHECKPOINT_S": "0.5",
             "MEM0STACK_WEBHOOK_POLL_S": "0.2",
+            "MEM0STACK_SEARCH_UPDATE_MARGIN": "0.1",
             "MEM0STACK_METRICS_LISTEN": f"127.0.0.1:{METRICS_PORT}",
         },
     )
@@ -369,8 +370,9 @@ async def test_bad_times_and_filters_are_invalid_argument(stub: Any, user_id: st
 async def test_a_correction_stored_verbatim_ranks_above_what_it_corrects(
     time_server: ServerProcess, stub: Any, user_id: str
 ) -> None:
-    """Two versions of one fact, both ACTIVE (no LLM superseded the first): the newer one
-    first; as of before the correction, only the first. A server with the tie-break off
+    """Two versions of one fact, both ACTIVE (no LLM superseded the first): with the
+    updated-first tie-break on (MEM0STACK_SEARCH_UPDATE_MARGIN, off by default) the newer one
+    first; as of before the correction, only the first. A server with the default (off)
     ranks the older one first, so it is the rule that orders them."""
     parent = f"users/{user_id}"
     for content, valid in (
@@ -399,11 +401,7 @@ async def test_a_correction_stored_verbatim_ranks_above_what_it_corrects(
     assert (await ranked(stub, as_of=ts(datetime(2024, 1, 15, tzinfo=UTC))))[0] == (
         "The sprint deadline is March 15."
     )
-    plain = ServerProcess(
-        database_url=time_server.database_url,
-        port=free_port(),
-        env={"MEM0STACK_SEARCH_UPDATE_MARGIN": "0"},
-    )
+    plain = ServerProcess(database_url=time_server.database_url, port=free_port())
     plain.start()
     try:
         async with plain.channel() as channel:
