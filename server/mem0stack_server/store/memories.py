@@ -133,10 +133,25 @@ class MemoryStore:
         )
         return row
 
-    async def fetch(self, sql: str, params: Sequence[Any]) -> list[asyncpg.Record]:
-        """Run a read built in this package (the search statements)."""
-        rows: list[asyncpg.Record] = await self.pool.fetch(sql, *params, timeout=self._t())
-        return rows
+    async def fetch(
+        self, sql: str, params: Sequence[Any], *, generic_plan: bool = False
+    ) -> list[asyncpg.Record]:
+        """Run a read built in this package (the search statements).
+
+        ``generic_plan`` runs it on PostgreSQL's generic plan of the prepared statement,
+        planned once per connection, instead of letting the plan cache decide: for a
+        statement whose plan does not depend on its values, the cache's custom plans only
+        add planning time to every execution (see store/search.py).
+        """
+        if not generic_plan:
+            rows: list[asyncpg.Record] = await self.pool.fetch(sql, *params, timeout=self._t())
+            return rows
+        async with self.pool.acquire() as conn, conn.transaction():
+            # SET LOCAL ends with the transaction: the connection returns to the pool as
+            # it came, whatever happens to the statement.
+            await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan", timeout=self._t())
+            rows = await conn.fetch(sql, *params, timeout=self._t())
+            return rows
 
     async def list_page(
         self,

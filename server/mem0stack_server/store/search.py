@@ -43,6 +43,17 @@ while the query is being embedded; the ranking statement then takes its results 
 Ranking handles narrow rows (ids, scores and the few facts the boosts need); only the
 ``top_k`` winners are read in full. Every result carries the cosine similarity as its
 score, whatever the ranking.
+
+Plans: asyncpg prepares each statement once per connection, and PostgreSQL's plan cache
+then chooses between planning it afresh for every execution's values (a custom plan) and
+one generic plan. The ranking statement's plan does not depend on its values: every
+choice that does (exact scan or index, which legs run) is made while it runs, by one-time
+filters on the ``scope`` and ``index_found`` CTEs. The cache cannot see that: with its
+limits unknown, the generic plan's estimated cost exceeds the custom plans', so it kept
+planning the statement for every search (about 1.3 ms of a 10,000-memory user's search,
+docs/benchmarks.md). Without a caller's filter it therefore runs on the generic plan
+(``MemoryStore.fetch(generic_plan=True)``). The keyword statement needs no help: the cache
+moves it to its generic plan after five executions.
 """
 
 from __future__ import annotations
@@ -485,4 +496,7 @@ async def ranked(
         assistant_context=params.add(ranking.assistant_context),
     )
     where = memory_filter(node, params, show_expired=show_expired, validity=validity)
-    return await store.fetch(search_sql(p, r, where), params.values)
+    # Without a caller's filter the plan cannot depend on the values (see the module's
+    # doc), so the prepared statement runs on its generic plan. A caller's filter keeps
+    # custom plans: a selective filter value may be best served by its own index.
+    return await store.fetch(search_sql(p, r, where), params.values, generic_plan=node is None)
