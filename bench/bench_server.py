@@ -1,10 +1,17 @@
 """Server benchmark: load 10,000 memories and run 1,000 searches through the gRPC API.
 
 Prints p50/p95/p99 for CreateMemory, BatchCreateMemories (per memory) and SearchMemories,
-plus the server's peak RSS. The server runs as its own process on an embedded PostgreSQL
-with the local embedder, exactly as `make run` starts it.
+the PostgreSQL CPU time per search (all of PostgreSQL's processes, from /proc), plus the
+server's peak RSS. The server runs as its own process on an embedded PostgreSQL with the
+local embedder, exactly as `make run` starts it.
+
+With ``--baseline REV`` a second server runs the server package as it was at that git
+revision, on the same database, and the searches alternate between the two servers in
+blocks of the same queries (which server goes first swaps every block), so that both meet
+the same load on a shared machine: each one's figures and their ratio come from one run.
 
     .venv/bin/python -m bench.bench_server [--memories 10000] [--searches 1000]
+        [--baseline REV]
 """
 
 from __future__ import annotations
@@ -12,22 +19,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import statistics
+import subprocess
 import tempfile
 import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import grpc
 from rich.progress import Progress
 from rich.table import Table
 
-from bench.common import wide_console
+from bench.common import REPO, machine, wide_console
+from bench.load.procs import tree_cpu_seconds
 from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc
 from mem0stack.v1 import memory_service_pb2 as svc
 from tests.support.servers import ServerProcess, free_port
 
 LOCOMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo"
+# Searches in a row on one server before the other takes its turn (with --baseline).
+BLOCK = 50
 
 console = wide_console()
 
@@ -58,19 +73,63 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+@dataclass
+class Searches:
+    """One server's searches of one mode: their times and the PostgreSQL CPU they took."""
+
+    times_s: list[float] = field(default_factory=list)
+    postgres_cpu_s: float = 0.0
+
+    def postgres_ms_per_search(self) -> float:
+        return self.postgres_cpu_s / len(self.times_s) * 1000
+
+
+@dataclass(frozen=True)
+class Target:
+    label: str
+    address: str
+
+
+async def search_block(
+    stub: memory_service_pb2_grpc.MemoryServiceStub,
+    parent: str,
+    queries: list[str],
+    mode: svc.SearchMemoriesRequest.Mode.ValueType,
+    postgres_pid: int,
+    into: Searches,
+) -> None:
+    cpu_before = tree_cpu_seconds(postgres_pid)
+    for query in queries:
+        t0 = time.perf_counter()
+        await stub.SearchMemories(
+            svc.SearchMemoriesRequest(parent=parent, query=query, top_k=10, mode=mode)
+        )
+        into.times_s.append(time.perf_counter() - t0)
+    into.postgres_cpu_s += tree_cpu_seconds(postgres_pid) - cpu_before
+
+
 async def run(
-    memories: int, searches: int, texts: list[str], queries: list[str], target: str
+    memories: int,
+    searches: int,
+    texts: list[str],
+    queries: list[str],
+    targets: list[Target],
+    dsn: str,
+    postgres_pid: int,
 ) -> dict[str, object]:
     parent = "users/bench"
     results: dict[str, object] = {}
-    async with grpc.aio.insecure_channel(target) as channel:
-        stub = memory_service_pb2_grpc.MemoryServiceStub(channel)
+    channels = [grpc.aio.insecure_channel(t.address) for t in targets]
+    stubs = [memory_service_pb2_grpc.MemoryServiceStub(c) for c in channels]
+    stub = stubs[0]
+    try:
         with Progress(console=console, transient=True) as progress:
-            # Warm-up: model, pool and prepared statements.
-            for i in range(20):
-                await stub.SearchMemories(
-                    svc.SearchMemoriesRequest(parent="users/warmup", query=queries[i])
-                )
+            # Warm-up: model, pool and prepared statements, on every server.
+            for s in stubs:
+                for i in range(20):
+                    await s.SearchMemories(
+                        svc.SearchMemoriesRequest(parent="users/warmup", query=queries[i])
+                    )
 
             batch_size = 500
             batch_times: list[float] = []
@@ -110,23 +169,51 @@ async def run(
                 progress.update(task, advance=1)
             results["create"] = percentiles(create_times)
 
+            # Autovacuum's first pass over the freshly loaded table (the HNSW index
+            # included) would otherwise land among the searches and count as theirs.
+            conn = await asyncpg.connect(dsn)
+            try:
+                await conn.execute("VACUUM ANALYZE memories")
+            finally:
+                await conn.close()
+
             for mode_name, mode in (
                 ("hybrid", svc.SearchMemoriesRequest.HYBRID),
                 ("vector", svc.SearchMemoriesRequest.VECTOR),
             ):
-                search_times: list[float] = []
+                done = {t.label: Searches() for t in targets}
                 task = progress.add_task(f"SearchMemories ({mode_name})", total=searches)
-                for i in range(searches):
+                for block, start in enumerate(range(0, searches, BLOCK)):
                     # Distinct query texts: the embedder's query cache must not flatter us.
-                    query = f"{queries[i % len(queries)]} ({mode_name} {i})"
-                    t0 = time.perf_counter()
-                    await stub.SearchMemories(
-                        svc.SearchMemoriesRequest(parent=parent, query=query, top_k=10, mode=mode)
-                    )
-                    search_times.append(time.perf_counter() - t0)
-                    progress.update(task, advance=1)
-                results[f"search_{mode_name}"] = percentiles(search_times)
+                    # Each server embeds each text once, in its own process.
+                    block_queries = [
+                        f"{queries[i % len(queries)]} ({mode_name} {i})"
+                        for i in range(start, min(searches, start + BLOCK))
+                    ]
+                    order = list(zip(targets, stubs, strict=True))
+                    if block % 2:
+                        order.reverse()
+                    for target, s in order:
+                        await search_block(
+                            s, parent, block_queries, mode, postgres_pid, done[target.label]
+                        )
+                    progress.update(task, advance=len(block_queries))
+                results[f"search_{mode_name}"] = done
+    finally:
+        for c in channels:
+            await c.close()
     return results
+
+
+def export_server(revision: str) -> Path:
+    """The server package as it was at ``revision``, in a directory for PYTHONPATH (the
+    package is installed editable, from a path PYTHONPATH comes before)."""
+    directory = Path(tempfile.mkdtemp(prefix="mem0stack-baseline-"))
+    archive = subprocess.run(
+        ["git", "archive", revision, "server"], cwd=REPO, check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(directory)], input=archive, check=True)
+    return directory / "server"
 
 
 def main() -> None:
@@ -138,6 +225,7 @@ def main() -> None:
     parser.add_argument(
         "--data", type=Path, default=LOCOMO, help="LoCoMo directory (texts and queries)"
     )
+    parser.add_argument("--baseline", help="git revision whose server to search beside this one")
     args = parser.parse_args()
 
     texts, queries = corpus(args.data)
@@ -145,28 +233,63 @@ def main() -> None:
 
     data_dir = Path(tempfile.mkdtemp(prefix="mem0stack-bench-"))
     pg = pgserver.get_server(data_dir, cleanup_mode="delete")
-    server = ServerProcess(database_url=pg.get_uri(), port=free_port())
-    server.start()
-    try:
-        assert server.process is not None
-        results = asyncio.run(run(args.memories, args.searches, texts, queries, server.target))
-        rss = peak_rss_mb(server.process.pid)
-    finally:
-        server.stop()
-        pg.cleanup()
+    postgres_pid = int((data_dir / "postmaster.pid").read_text().split()[0])
+    servers = [("this tree", ServerProcess(database_url=pg.get_uri(), port=free_port()))]
+    if args.baseline:
+        path = export_server(args.baseline)
+        env = {
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(path), os.environ.get("PYTHONPATH")]))
+        }
+        servers.append(
+            (args.baseline, ServerProcess(database_url=pg.get_uri(), port=free_port(), env=env))
+        )
+    with ExitStack() as stack:
+        stack.callback(pg.cleanup)
+        for _, server in servers:
+            server.start()
+            stack.callback(server.stop)
+        targets = [Target(label, server.target) for label, server in servers]
+        results = asyncio.run(
+            run(args.memories, args.searches, texts, queries, targets, pg.get_uri(), postgres_pid)
+        )
+        assert servers[0][1].process is not None
+        rss = peak_rss_mb(servers[0][1].process.pid)
 
-    table = Table(title=f"mem0-stack server, {args.memories:,} memories, {platform.machine()}")
+    m = machine()
+    table = Table(
+        title=f"mem0-stack server, {args.memories:,} memories, {platform.machine()}, "
+        f"{m['cpu']} {m['cpu_features']}, load average {os.getloadavg()[0]:.1f}"
+    )
     table.add_column("operation")
-    for col in ("p50 ms", "p95 ms", "p99 ms"):
+    for col in ("p50 ms", "p95 ms", "p99 ms", "PostgreSQL CPU ms"):
         table.add_column(col, justify="right")
     for label, key in (
         ("CreateMemory", "create"),
         ("BatchCreateMemories (per memory)", "batch_per_memory"),
+    ):
+        figures: tuple[float, float, float] = results[key]  # type: ignore[assignment]
+        table.add_row(label, *(f"{f:.2f}" for f in figures), "")
+    for label, key in (
         ("SearchMemories hybrid (default)", "search_hybrid"),
         ("SearchMemories vector", "search_vector"),
     ):
-        p50, p95, p99 = results[key]  # type: ignore[misc]
-        table.add_row(label, f"{p50:.2f}", f"{p95:.2f}", f"{p99:.2f}")
+        done: dict[str, Searches] = results[key]  # type: ignore[assignment]
+        for target in targets:
+            s = done[target.label]
+            s50, s95, s99 = percentiles(s.times_s)
+            name = label if len(targets) == 1 else f"{label}, {target.label}"
+            table.add_row(
+                name, f"{s50:.2f}", f"{s95:.2f}", f"{s99:.2f}", f"{s.postgres_ms_per_search():.2f}"
+            )
+        if len(targets) == 2:
+            ours, theirs = (done[t.label] for t in targets)
+            table.add_row(
+                f"{label}, this tree / {targets[1].label}",
+                f"{percentiles(ours.times_s)[0] / percentiles(theirs.times_s)[0]:.2f}",
+                "",
+                f"{percentiles(ours.times_s)[2] / percentiles(theirs.times_s)[2]:.2f}",
+                f"{ours.postgres_ms_per_search() / theirs.postgres_ms_per_search():.2f}",
+            )
     console.print(table)
     console.print(f"BatchCreateMemories throughput: {results['batch_rate']:.0f} memories/s")
     console.print(f"server peak RSS: {rss:.0f} MiB")
