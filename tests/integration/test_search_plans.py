@@ -108,15 +108,17 @@ async def _search(store: MemoryStore, query: str, node=None) -> list[asyncpg.Rec
     return await search.ranked(store, p, USER, ranking, node, show_expired=False)
 
 
-async def _custom_plan_ranking(store: MemoryStore, query: str) -> list[asyncpg.Record]:
-    """The same search's ranking statement planned for its values (a custom plan)."""
-    keyword_rows = await search.keyword_relevance(store, USER, query, None, show_expired=False)
+async def _ranking_statement(
+    store: MemoryStore, query: str, user: str = USER
+) -> tuple[str, list[object]]:
+    """A default search's ranking statement and its values, as search.ranked builds them."""
+    keyword_rows = await search.keyword_relevance(store, user, query, None, show_expired=False)
     params = Params()
     r = search.RankingParams(
         *(
             params.add(v)
             for v in (
-                USER,
+                user,
                 _vector(query),
                 search.NO_MIN_SCORE,
                 5,
@@ -134,9 +136,15 @@ async def _custom_plan_ranking(store: MemoryStore, query: str) -> list[asyncpg.R
     )
     where = memory_filter(None, params, show_expired=False)
     p = search.plan("hybrid", context_weight=0.5, context_window=2, name_weight=0.2)
+    return search.search_sql(p, r, where), params.values
+
+
+async def _custom_plan_ranking(store: MemoryStore, query: str) -> list[asyncpg.Record]:
+    """The same search's ranking statement planned for its values (a custom plan)."""
+    sql, values = await _ranking_statement(store, query)
     async with store.pool.acquire() as conn, conn.transaction():
         await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-        rows: list[asyncpg.Record] = await conn.fetch(search.search_sql(p, r, where), *params)
+        rows: list[asyncpg.Record] = await conn.fetch(sql, *values)
         return rows
 
 
@@ -179,3 +187,36 @@ async def test_filtered_searches_are_left_to_the_plan_cache(store: MemoryStore) 
 async def test_the_connection_keeps_its_plan_cache_mode(store: MemoryStore) -> None:
     await _search(store, QUERIES[0])
     assert await store.pool.fetchval("SHOW plan_cache_mode") == "auto"
+
+
+async def test_a_large_users_vector_leg_uses_the_index_before_statistics_exist(
+    store: MemoryStore,
+) -> None:
+    """Right after a bulk load the table has no statistics, and the planner took a large
+    user for a small one: the index leg sorted all of the user's memories instead of
+    walking the HNSW index (11 ms instead of 1 at 10,000 memories)."""
+    big = "big"
+    start = datetime(2026, 1, 2, tzinfo=UTC)
+    rows = [
+        (uuid.uuid4(), big, f"note {i}", str(i), _vector(f"note {i}"), start + timedelta(seconds=i))
+        for i in range(search.EXACT_SCAN_MAX + 100)
+    ]
+    await store.pool.executemany(
+        "INSERT INTO memories (id, user_id, content, hash, embedding, create_time, update_time, "
+        "valid_time) VALUES ($1, $2, $3, $4, $5, $6, $6, $6)",
+        rows,
+    )
+    assert (
+        await store.pool.fetchval(
+            "SELECT count(*) FROM pg_statistic WHERE starelid = 'memories'::regclass"
+        )
+        == 0
+    )
+    sql, values = await _ranking_statement(store, "what did the note say", big)
+    async with store.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN ANALYZE {sql}", *values))
+    leg = plan[plan.index("CTE index_leg") : plan.index("CTE index_found")]
+    assert "Index Scan using memories_embedding" in leg, leg
+    assert "Sort" not in leg, leg
+    assert "rows=40 loops=1" in leg  # it ran, and found its 40 candidates

@@ -17,7 +17,8 @@ while the query is being embedded; the ranking statement then takes its results 
   ``EXACT_SCAN_MAX`` memories (faster than the HNSW index there, and exact), otherwise
   from the index, or from the exact scan after all when the index comes up short
   (pgvector applies other WHERE conditions after the index scan, so a filtered scope
-  can leave it short).
+  can leave it short). The index leg orders the whole table and filters what the index
+  yields, so that no estimate of the user's size can make the planner sort instead.
 - HYBRID relevance is ``(1 - w) * cosine + w * keyword`` with ``w = keyword_weight``,
   over the union of both legs' candidates. Weighted scores beat reciprocal-rank fusion:
   RRF throws away how far apart the scores are, and lets a weak leg's top ranks displace
@@ -46,14 +47,14 @@ score, whatever the ranking.
 
 Plans: asyncpg prepares each statement once per connection, and PostgreSQL's plan cache
 then chooses between planning it afresh for every execution's values (a custom plan) and
-one generic plan. The ranking statement's plan does not depend on its values: every
-choice that does (exact scan or index, which legs run) is made while it runs, by one-time
-filters on the ``scope`` and ``index_found`` CTEs. The cache cannot see that: with its
-limits unknown, the generic plan's estimated cost exceeds the custom plans', so it kept
-planning the statement for every search (about 1.3 ms of a 10,000-memory user's search,
-docs/benchmarks.md). Without a caller's filter it therefore runs on the generic plan
-(``MemoryStore.fetch(generic_plan=True)``). The keyword statement needs no help: the cache
-moves it to its generic plan after five executions.
+one generic plan. The ranking statement's plan does not depend on its values or on the
+user's size: every choice that does (exact scan or index, which legs run) is made while
+it runs, by one-time filters on the ``scope`` and ``index_found`` CTEs. The cache cannot
+see that: with its limits unknown, the generic plan's estimated cost exceeds the custom
+plans', so it kept planning the statement for every search (about 1.3 ms of a
+10,000-memory user's search, docs/benchmarks.md). Without a caller's filter it therefore
+runs on the generic plan (``MemoryStore.fetch(generic_plan=True)``). The keyword statement
+needs no help: the cache moves it to its generic plan after five executions.
 """
 
 from __future__ import annotations
@@ -240,6 +241,14 @@ def _vector_ctes(r: RankingParams, where_sql: str, n_candidates: str) -> list[st
     # is not needed). An HNSW scan yields at most hnsw.ef_search rows, so the index leg
     # asks for no more than that (or top_k): asking for more would send every large
     # top_k to the exact scan.
+    #
+    # The index leg orders the whole table, not the user's scope, and filters what comes
+    # out: ordering the scope would leave the planner to choose between the index and
+    # sorting the user's memories by its estimate of their number, and that estimate is
+    # wrong right after a bulk load (no statistics yet: the user's 10,000 memories were
+    # taken for ~200 and sorted in full, 11 ms instead of 1). Without the user in the
+    # ordered query only the index can serve it. Its LIMIT (ef_search) cuts nothing: the
+    # scan yields no more rows than that, in the order the filter then reads them.
     from_index = (
         f"least({n_candidates}, greatest(current_setting('hnsw.ef_search')::int, {r.top_k}))"
     )
@@ -248,9 +257,11 @@ def _vector_ctes(r: RankingParams, where_sql: str, n_candidates: str) -> list[st
             SELECT count(*) >= {EXACT_SCAN_MAX} AS large FROM (
                 SELECT 1 FROM memories WHERE user_id = {r.user} LIMIT {EXACT_SCAN_MAX}) AS s)""",
         f"""index_leg AS MATERIALIZED (
-            SELECT id FROM memories
+            SELECT id FROM (
+                SELECT * FROM memories ORDER BY embedding <=> {r.vector}
+                LIMIT current_setting('hnsw.ef_search')::int) AS memories
             WHERE user_id = {r.user} AND {where_sql} AND (SELECT large FROM scope)
-            ORDER BY embedding <=> {r.vector} LIMIT {from_index})""",
+            LIMIT {from_index})""",
         "index_found AS MATERIALIZED (SELECT count(*) AS n FROM index_leg)",
         f"""exact_leg AS MATERIALIZED (
             SELECT id FROM (
