@@ -16,6 +16,10 @@ sample of LoCoMo questions phrased as the load benchmark phrases them, and print
   the working tree's: whether every ranking is identical (ids, order, scores and ranking
   keys) and the time of each, interleaved.
 
+``--no-statistics`` measures the table as it is right after a bulk load, before autovacuum
+has analyzed it: the planner then has no statistics (its estimate of the user's memories
+is a default fraction of the table). The statistics are taken again (ANALYZE) at the end.
+
     .venv/bin/python -m bench.profile_search [--queries 200] [--baseline HEAD]
         [--pgdata DIR]  # keep the filled database there and reuse it on the next run
 """
@@ -96,6 +100,27 @@ def fill(dsn: str, memories: int) -> None:
     with mem0stack_server(dsn) as server:
         console.print(f"loading {memories:,} memories ...")
         asyncio.run(fill_mem0stack(server.target, USER, corpus.texts, corpus.vectors, memories))
+
+
+async def forget_statistics(dsn: str) -> None:
+    """Leave the memories table as a bulk load leaves it: no column statistics, and no row
+    or page count in pg_class (a superuser's statements; the embedded server's user is)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("DELETE FROM pg_statistic WHERE starelid = 'memories'::regclass")
+        await conn.execute(
+            "UPDATE pg_class SET reltuples = -1, relpages = 0 WHERE oid = 'memories'::regclass"
+        )
+    finally:
+        await conn.close()
+
+
+async def analyze(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("ANALYZE memories")
+    finally:
+        await conn.close()
 
 
 # -- the statements -----------------------------------------------------------------------
@@ -516,6 +541,9 @@ def main() -> None:
     parser.add_argument("--baseline", help="git revision whose store/search.py to compare")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds of the comparison")
     parser.add_argument("--skip-profile", action="store_true", help="only the comparison")
+    parser.add_argument(
+        "--no-statistics", action="store_true", help="as right after a bulk load (see above)"
+    )
     args = parser.parse_args()
 
     m = machine()
@@ -525,7 +553,13 @@ def main() -> None:
         dsn = pg.get_uri()
         if asyncio.run(filled(dsn, args.memories)) < args.memories:
             fill(dsn, args.memories)
-        asyncio.run(run(args, dsn))
+        if args.no_statistics:
+            asyncio.run(forget_statistics(dsn))
+        try:
+            asyncio.run(run(args, dsn))
+        finally:
+            if args.no_statistics:
+                asyncio.run(analyze(dsn))
     finally:
         if args.pgdata is None:
             pg.cleanup()
