@@ -169,8 +169,10 @@ async def run(
                 progress.update(task, advance=1)
             results["create"] = percentiles(create_times)
 
-            # Autovacuum's first pass over the freshly loaded table (the HNSW index
-            # included) would otherwise land among the searches and count as theirs.
+            # The searches meet the table as autovacuum leaves it a minute after a load:
+            # vacuumed and analyzed. Before that the planner has no statistics, and plans
+            # (and costs) differ: bench_load.py, which searches right after loading, and
+            # profile_search.py --no-statistics measure that state.
             conn = await asyncpg.connect(dsn)
             try:
                 await conn.execute("VACUUM ANALYZE memories")
