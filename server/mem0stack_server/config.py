@@ -215,20 +215,22 @@ class Settings(BaseSettings):
         "context when stored within this many seconds of each other; 0 gives them no context.",
     )
     search_update_similarity: float = Field(
-        0.6,
+        0.4,
         ge=-1.0,
         le=1.0,
-        description="Search: two results of one scope whose embeddings are at least this "
-        "similar are taken for two versions of one fact (see search_update_margin).",
+        description="Search: a result that states a change and is at least this similar to "
+        "an older result above it is taken for a newer version of it (see "
+        "search_update_window).",
     )
-    search_update_margin: float = Field(
-        0.0,
-        ge=0.0,
-        le=1.0,
-        description="Search: when two versions of one fact rank within this much relevance "
-        "of each other, the newer one (valid_time, then create_time) is put first: a "
-        "correction outranks what it corrects. 0, the default, turns it off: measured, it "
-        "did not move BEAM's knowledge updates and cost LoCoMo any@1 (docs/benchmarks.md).",
+    search_update_window: int = Field(
+        2,
+        ge=0,
+        le=100,
+        description="Search: a newer version of a result (it says that something changed: "
+        "moved, rescheduled, increased, no longer...) ranked at most this many places below "
+        "it is put above it, unless the question points to the past (did, was, first, "
+        "before...): a correction stored verbatim outranks what it corrects. 0 turns it off "
+        "(docs/benchmarks.md, knowledge updates).",
     )
 
     # LLM (fact extraction and reconciliation); see docs/llm.md

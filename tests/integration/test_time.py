@@ -65,7 +65,6 @@ def time_server(make_database, fake_llm: FakeLLM) -> Iterator[ServerProcess]:  #
             "MEM0STACK_EXPIRY_SWEEP_INTERVAL_S": "0.2",
             "MEM0STACK_WATCH_CHECKPOINT_S": "0.5",
             "MEM0STACK_WEBHOOK_POLL_S": "0.2",
-            "MEM0STACK_SEARCH_UPDATE_MARGIN": "0.1",
             "MEM0STACK_METRICS_LISTEN": f"127.0.0.1:{METRICS_PORT}",
         },
     )
@@ -370,14 +369,15 @@ async def test_bad_times_and_filters_are_invalid_argument(stub: Any, user_id: st
 async def test_a_correction_stored_verbatim_ranks_above_what_it_corrects(
     time_server: ServerProcess, stub: Any, user_id: str
 ) -> None:
-    """Two versions of one fact, both ACTIVE (no LLM superseded the first): with the
-    updated-first tie-break on (MEM0STACK_SEARCH_UPDATE_MARGIN, off by default) the newer one
-    first; as of before the correction, only the first. A server with the default (off)
-    ranks the older one first, so it is the rule that orders them."""
+    """Two versions of one fact, both ACTIVE (no LLM superseded the first): the newer one,
+    which says the deadline moved, first; as of before the correction, only the first; a
+    question about the past keeps the older one first. A server with the updated-first
+    tie-break off (MEM0STACK_SEARCH_UPDATE_WINDOW 0) ranks the older one first, so it is the
+    rule that orders them."""
     parent = f"users/{user_id}"
     for content, valid in (
         ("The sprint deadline is March 15.", datetime(2024, 1, 1, tzinfo=UTC)),
-        ("The sprint deadline is now April 1.", datetime(2024, 2, 1, tzinfo=UTC)),
+        ("The sprint deadline was moved to April 1.", datetime(2024, 2, 1, tzinfo=UTC)),
         ("Likes hiking in the Alps.", datetime(2024, 3, 1, tzinfo=UTC)),
     ):
         await stub.CreateMemory(
@@ -386,29 +386,39 @@ async def test_a_correction_stored_verbatim_ranks_above_what_it_corrects(
             )
         )
 
-    async def ranked(target: Any, **fields: Any) -> list[str]:
+    async def ranked(
+        target: Any, query: str = "When is the sprint deadline?", **fields: Any
+    ) -> list[str]:
         found = await target.SearchMemories(
-            svc.SearchMemoriesRequest(
-                parent=parent, query="When is the sprint deadline?", top_k=2, **fields
-            )
+            svc.SearchMemoriesRequest(parent=parent, query=query, top_k=2, **fields)
         )
         return [r.memory.content for r in found.results]
 
     assert await ranked(stub) == [
-        "The sprint deadline is now April 1.",
+        "The sprint deadline was moved to April 1.",
         "The sprint deadline is March 15.",
     ]
     assert (await ranked(stub, as_of=ts(datetime(2024, 1, 15, tzinfo=UTC))))[0] == (
         "The sprint deadline is March 15."
     )
-    plain = ServerProcess(database_url=time_server.database_url, port=free_port())
+    assert (await ranked(stub, "What was the sprint deadline first set to?"))[0] == (
+        "The sprint deadline is March 15."
+    )
+    plain = ServerProcess(
+        database_url=time_server.database_url,
+        port=free_port(),
+        env={"MEM0STACK_SEARCH_UPDATE_WINDOW": "0"},
+    )
     plain.start()
     try:
         async with plain.channel() as channel:
             without = await ranked(memory_service_pb2_grpc.MemoryServiceStub(channel))
     finally:
         plain.stop()
-    assert without == ["The sprint deadline is March 15.", "The sprint deadline is now April 1."]
+    assert without == [
+        "The sprint deadline is March 15.",
+        "The sprint deadline was moved to April 1.",
+    ]
 
 
 # Expiry

@@ -164,13 +164,14 @@ class Search:
                 validity=validity,
             ),
         )
-        if rows and self.settings.search_update_margin > 0:
+        if rows and self.settings.search_update_window > 0:
             order = updated_first(
+                query,
                 rows,
                 # pgvector's codec reads a vector column as a Vector.
                 np.stack([r["embedding"].to_numpy() for r in rows]).astype(np.float32),
                 similarity=self.settings.search_update_similarity,
-                margin=self.settings.search_update_margin,
+                window=self.settings.search_update_window,
             )
             rows = [rows[i] for i in order]
         response = svc.SearchMemoriesResponse(
