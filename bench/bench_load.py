@@ -9,7 +9,9 @@ generator sits near 1.0 core, or while the machine is busy with more than ours, 
 the generator or the neighbours, not the server).
 
 The searched user holds ``--memories`` (10,000) LoCoMo turns, numbered to stay distinct,
-loaded with precomputed embeddings (the same texts and vectors for both systems). Calls:
+loaded with precomputed embeddings (the same texts and vectors for both systems), then the
+database is vacuumed and analyzed, as autovacuum leaves it a minute after a load
+(``--no-analyze`` measures the minute before, when the planner has no statistics). Calls:
 
 - search: top 10 of the loaded user with a distinct LoCoMo question (numbered, so no cache
   answers it); mem0-stack SearchMemories with the server's default mode (HYBRID with
@@ -110,7 +112,7 @@ from bench.common import LOCOMO, load_locomo, machine, wide_console, write_json
 from bench.harness import mem0stack_server
 from bench.load.backends import GrpcBackend, Mem0HttpBackend
 from bench.load.procs import Meter, Usage, postgres
-from bench.load.services import fill_mem0stack, mem0_service
+from bench.load.services import fill_mem0stack, mem0_service, vacuum_analyze
 from bench.load.workload import OPS, Backend, Sink, run_clients
 from mem0stack.v1 import memory_service_pb2 as svc
 from tests.support.servers import ServerProcess
@@ -227,6 +229,8 @@ async def throughput_mem0stack(
                     await fill_mem0stack(
                         servers[0].target, USER, corpus.texts, corpus.vectors, corpus.memories
                     )
+                    if args.analyze:
+                        await vacuum_analyze(dsn)
             pids = [s.process.pid for s in servers if s.process is not None]
             label = f"mem0-stack x{count}"
             console.print(f"{label} ({', '.join(s.target for s in servers)}) ...")
@@ -242,6 +246,8 @@ async def throughput_mem0(
     with mem0_service(
         dsn, MEM0_USER, corpus.texts, corpus.vectors, corpus.memories, args.mem0_maxconn
     ) as service:
+        if args.analyze:
+            await vacuum_analyze(dsn)
         console.print("mem0 (HTTP server, a thread per connection) ...")
         backend = Mem0HttpBackend(
             service.port, MEM0_USER, corpus.queries, corpus.texts, timeout_s=args.call_timeout
@@ -403,6 +409,8 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         assert server.process is not None
         console.print(f"mem0-stack: loading {corpus.memories:,} memories ...")
         await fill_mem0stack(server.target, USER, corpus.texts, corpus.vectors, corpus.memories)
+        if args.analyze:
+            await vacuum_analyze(dsn)
         meter = Meter([server.process.pid], pg_pid)
         backend = grpc_backend([server.target], corpus, args)
         await backend.open(args.clients)
@@ -503,6 +511,13 @@ def main() -> None:
     common.add_argument("--add-rpc", choices=("add", "create"), default="add")
     common.add_argument("--call-timeout", type=float, default=30.0, help="seconds per call")
     common.add_argument("--seed", type=int, default=0)
+    common.add_argument(
+        "--analyze",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="VACUUM ANALYZE after loading, as autovacuum leaves the tables within a minute "
+        "(default); --no-analyze measures the first minute after a bulk load",
+    )
     common.add_argument("--json", type=Path, help="also write the results here")
 
     t = sub.add_parser("throughput", parents=[common], help="requests/s at 1..128 clients")
