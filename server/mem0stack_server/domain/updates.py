@@ -17,12 +17,13 @@ mark a later result as a newer version of an earlier one:
   order ("did", "was", "first", "before", "originally", "between"; ``PAST``) wants the
   older version as much as the newer, so it is left alone.
 
-Then the newer one (``valid_time``, then ``create_time``, then the time-ordered id) moves up to just above the
-older; every other result keeps its place. This is a tie-break between versions, not a
-recency weight: a recency weight on every result would rank the last session above the
-one a question asks about, and conversations ask about earlier sessions as often as later
-ones (docs/benchmarks.md, LoCoMo). The words are English, as the embedding model is; in
-another language no change word matches and the rule changes nothing.
+Then the newer one (``valid_time``, then ``create_time``, then the time-ordered id) moves
+up to just above the older; every other result keeps its place. This is a tie-break
+between versions, not a recency weight: a recency weight on every result would rank the
+last session above the one a question asks about, and conversations ask about earlier
+sessions as often as later ones (docs/benchmarks.md, LoCoMo). The words are English, as
+the embedding model is; in another language no change word matches and the rule changes
+nothing.
 """
 
 from __future__ import annotations
