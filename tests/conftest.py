@@ -19,6 +19,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from tests.support.fake_llm import FakeLLM
 from tests.support.servers import ServerProcess, free_port
 
 
@@ -75,6 +76,15 @@ def server(make_database) -> Iterator[ServerProcess]:  # type: ignore[no-untyped
     process.start()
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="module")
+def fake_llm() -> Iterator[FakeLLM]:
+    """A scripted OpenAI-compatible LLM for a module's servers (``FakeLLM.server_env``)."""
+    server = FakeLLM()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

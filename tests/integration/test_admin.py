@@ -34,14 +34,6 @@ ADMIN = admin_pb2.ApiKey.ADMIN
 
 
 @pytest.fixture(scope="module")
-def fake_llm() -> Iterator[FakeLLM]:
-    server = FakeLLM()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def admin_server(make_database, fake_llm: FakeLLM) -> Iterator[tuple[ServerProcess, str]]:  # type: ignore[no-untyped-def]
     dsn = make_database("admin_service")
     root = create_key(dsn, "--admin", "--label", "root")

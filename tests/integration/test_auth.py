@@ -15,7 +15,7 @@ import pytest
 from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc
 from mem0stack.v1 import memory_service_pb2 as svc
 from tests.support.errors import details_of
-from tests.support.keys import create_key
+from tests.support.keys import create_key, revoke_key
 from tests.support.servers import REPO, ServerProcess, free_port
 
 
@@ -135,16 +135,6 @@ async def test_health_and_reflection_need_no_key(secured) -> None:  # type: igno
             health_pb2.HealthCheckRequest(service="mem0stack.v1.MemoryService")
         )
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
-
-
-def revoke_key(database_url: str, key: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "mem0stack_server.cli.main", "keys", "revoke", key.split("_")[1]],
-        env={**os.environ, "MEM0STACK_DATABASE_URL": database_url},
-        check=True,
-        cwd=REPO,
-        capture_output=True,
-    )
 
 
 async def _eventually_fails(process: ServerProcess, key: str | None, timeout_s: float = 10.0):  # type: ignore[no-untyped-def]

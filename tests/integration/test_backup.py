@@ -119,9 +119,7 @@ def fake_llm() -> Iterator[FakeLLM]:
 
 def _graph_env(fake: FakeLLM, neo4j_uri: str) -> dict[str, str]:
     return {
-        "MEM0STACK_LLM_MODEL": "fake-model",
-        "OPENAI_BASE_URL": fake.base_url,
-        "OPENAI_API_KEY": "sk-test",
+        **fake.server_env(),
         "MEM0STACK_LLM_MAX_RETRIES": "0",
         "MEM0STACK_NEO4J_URI": neo4j_uri,
         "MEM0STACK_GRAPH_OUTBOX_POLL_S": "0.2",

@@ -14,7 +14,6 @@ import contextlib
 import os
 import signal
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc, streams_pb2
 from mem0stack.v1 import memory_service_pb2 as svc
 from tests.support.errors import details_of
+from tests.support.metrics import metric_value
 from tests.support.postgres import PrivatePostgres, kill_postmaster, postmaster_pid, wait_gone
 from tests.support.servers import ServerProcess, free_port
 
@@ -228,12 +228,11 @@ async def test_sigterm_is_honoured_while_the_database_is_away(tmp_path: Path) ->
         postgres.stop()
 
 
-def _metric(port: int, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-        for line in reply.read().decode().splitlines():
-            if line.startswith((name + " ", name + "{")):
-                return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"no metric {name}")
+def _metric(port: int, name: str, **labels: str) -> float:
+    value = metric_value(port, name, **labels)
+    if value is None:
+        raise AssertionError(f"no metric {name}")
+    return value
 
 
 async def test_embedded_database_is_restarted_by_the_server(tmp_path: Path) -> None:
@@ -273,7 +272,7 @@ async def test_embedded_database_is_restarted_by_the_server(tmp_path: Path) -> N
             assert _metric(metrics_port, "mem0stack_database_outages_total") == 1
             assert _metric(metrics_port, "mem0stack_database_up") == 1
             refused = _metric(
-                metrics_port, 'mem0stack_refused_total{reason="DATABASE_UNAVAILABLE"}'
+                metrics_port, "mem0stack_refused_total", reason="DATABASE_UNAVAILABLE"
             )
             assert refused > 0
         assert "restarted the embedded postgres" in server.logs()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import urllib.request
 from collections.abc import Iterator
 
 import grpc
@@ -20,17 +19,10 @@ from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc, operation_pb2
 from mem0stack.v1 import memory_service_pb2 as svc
 from tests.support.errors import details_of
 from tests.support.fake_llm import FakeLLM, Reply
+from tests.support.metrics import metric_value
 from tests.support.servers import ServerProcess, free_port
 
 METRICS_PORT = free_port()
-
-
-@pytest.fixture(scope="module")
-def fake_llm() -> Iterator[FakeLLM]:
-    server = FakeLLM()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +31,7 @@ def llm_server(make_database, fake_llm: FakeLLM) -> Iterator[ServerProcess]:  # 
         database_url=make_database("degraded"),
         port=free_port(),
         env={
-            "MEM0STACK_LLM_MODEL": "fake-model",
-            "OPENAI_BASE_URL": fake_llm.base_url,
-            "OPENAI_API_KEY": "sk-test",
+            **fake_llm.server_env(),
             "MEM0STACK_LLM_TIMEOUT_S": "1",
             "MEM0STACK_LLM_MAX_RETRIES": "1",
             "MEM0STACK_LLM_BACKOFF_BASE_S": "0.05",
@@ -57,11 +47,10 @@ def llm_server(make_database, fake_llm: FakeLLM) -> Iterator[ServerProcess]:  # 
 
 
 def circuit_state() -> float:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics").read().decode()
-    for line in text.splitlines():
-        if line.startswith("mem0stack_llm_circuit_state "):
-            return float(line.split()[1])
-    raise AssertionError("no mem0stack_llm_circuit_state metric")
+    state = metric_value(METRICS_PORT, "mem0stack_llm_circuit_state")
+    if state is None:
+        raise AssertionError("no mem0stack_llm_circuit_state metric")
+    return state
 
 
 def conversation(parent: str, text: str, **fields: object) -> svc.AddMemoriesRequest:

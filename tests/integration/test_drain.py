@@ -40,9 +40,7 @@ def slow_llm() -> Iterator[FakeLLM]:
 
 def _llm_env(fake: FakeLLM) -> dict[str, str]:
     return {
-        "MEM0STACK_LLM_MODEL": "fake-model",
-        "OPENAI_BASE_URL": fake.base_url,
-        "OPENAI_API_KEY": "sk-test",
+        **fake.server_env(),
         "MEM0STACK_LLM_TIMEOUT_S": "10",
         "MEM0STACK_GRACE_PERIOD_S": "2.5",
         "MEM0STACK_WATCH_CHECKPOINT_S": "1",

@@ -151,22 +151,12 @@ async def test_a_failing_embedder_is_embedder_unavailable(embedder_server, user_
 
 
 @pytest.fixture(scope="module")
-def fake_llm() -> Iterator[FakeLLM]:
-    server = FakeLLM()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def llm_server(make_database, fake_llm: FakeLLM) -> Iterator[ServerProcess]:  # type: ignore[no-untyped-def]
     process = ServerProcess(
         database_url=make_database("conflict"),
         port=free_port(),
         env={
-            "MEM0STACK_LLM_MODEL": "fake-model",
-            "OPENAI_BASE_URL": fake_llm.base_url,
-            "OPENAI_API_KEY": "sk-test",
+            **fake_llm.server_env(),
         },
     )
     process.start()

@@ -40,19 +40,9 @@ def neo4j() -> Iterator[Neo4jProcess]:
     process.stop()
 
 
-@pytest.fixture(scope="module")
-def fake_llm() -> Iterator[FakeLLM]:
-    server = FakeLLM()
-    server.start()
-    yield server
-    server.stop()
-
-
 def _env(fake: FakeLLM, neo4j_uri: str, **extra: str) -> dict[str, str]:
     return {
-        "MEM0STACK_LLM_MODEL": "fake-model",
-        "OPENAI_BASE_URL": fake.base_url,
-        "OPENAI_API_KEY": "sk-test",
+        **fake.server_env(),
         "MEM0STACK_LLM_TIMEOUT_S": "5",
         "MEM0STACK_LLM_MAX_RETRIES": "0",
         "MEM0STACK_NEO4J_URI": neo4j_uri,

@@ -8,9 +8,6 @@ The test uses a window of 1 s and allows one more second for the calls themselve
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 
 import grpc
@@ -18,8 +15,8 @@ import grpc
 from mem0stack.v1 import admin_service_pb2, admin_service_pb2_grpc, memory_service_pb2_grpc
 from mem0stack.v1 import memory_service_pb2 as svc
 from tests.support.errors import details_of
-from tests.support.keys import create_key
-from tests.support.servers import REPO, ServerProcess, free_port
+from tests.support.keys import create_key, revoke_key
+from tests.support.servers import ServerProcess, free_port
 
 CACHE_S = 1.0
 SLACK_S = 1.0
@@ -43,16 +40,6 @@ async def seconds_until(server: ServerProcess, key: str | None, user: str, wante
             return time.monotonic() - started
         await asyncio.sleep(0.05)
     raise AssertionError(f"still not {wanted} after {CACHE_S + 10} s")
-
-
-def revoke_with_cli(database_url: str, key: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "mem0stack_server.cli.main", "keys", "revoke", key.split("_")[1]],
-        env={**os.environ, "MEM0STACK_DATABASE_URL": database_url},
-        check=True,
-        cwd=REPO,
-        capture_output=True,
-    )
 
 
 async def test_first_key_ends_open_mode_and_revocations_apply_within_the_window(
@@ -79,7 +66,7 @@ async def test_first_key_ends_open_mode_and_revocations_apply_within_the_window(
         assert await outcome(server, carol, "carol") == "OK"
 
         # Revoked with the CLI (another process, straight in the database).
-        revoke_with_cli(database_url, alice)
+        revoke_key(database_url, alice)
         assert await seconds_until(server, alice, "alice", "API_KEY_INVALID") <= CACHE_S + SLACK_S
 
         # Revoked through AdminService, on the running server.

@@ -14,7 +14,6 @@ import json
 import re
 import threading
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -26,6 +25,7 @@ from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc, operation_pb2
 from mem0stack.v1 import memory_service_pb2 as svc
 from tests.support.errors import details_of
 from tests.support.fake_llm import FakeLLM, Recorded, Reply, decide, facts, memory_id
+from tests.support.metrics import metric_value
 from tests.support.servers import ServerProcess, free_port
 
 Event = memory_pb2.MemoryEvent
@@ -34,22 +34,12 @@ METRICS_PORT = free_port()
 
 
 @pytest.fixture(scope="module")
-def fake_llm() -> Iterator[FakeLLM]:
-    server = FakeLLM()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def llm_server(make_database, fake_llm: FakeLLM) -> Iterator[ServerProcess]:  # type: ignore[no-untyped-def]
     process = ServerProcess(
         database_url=make_database("llm"),
         port=free_port(),
         env={
-            "MEM0STACK_LLM_MODEL": "fake-model",
-            "OPENAI_BASE_URL": fake_llm.base_url,
-            "OPENAI_API_KEY": "sk-test",
+            **fake_llm.server_env(),
             "MEM0STACK_LLM_TIMEOUT_S": "1",
             "MEM0STACK_LLM_MAX_RETRIES": "1",
             "MEM0STACK_LLM_BACKOFF_BASE_S": "0.05",
@@ -110,13 +100,7 @@ async def contents(stub: Any, user_id: str, filter: str = "") -> list[str]:
 
 
 def metric(name: str, **labels: str) -> float:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics").read().decode()
-    selector = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    wanted = f"{name}{{{selector}}}" if labels else name
-    for line in text.splitlines():
-        if line.startswith(wanted + " "):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+    return metric_value(METRICS_PORT, name, **labels) or 0.0
 
 
 # Step 1 and the simple decisions

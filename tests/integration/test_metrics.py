@@ -120,23 +120,13 @@ def moved(family: str, kind: str, before: dict[str, list[Sample]], *after: Any) 
 
 
 @pytest.fixture(scope="module")
-def fake_llm() -> Iterator[FakeLLM]:
-    server = FakeLLM()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def metrics_server(make_database, fake_llm: FakeLLM) -> Iterator[ServerProcess]:  # type: ignore[no-untyped-def]
     process = ServerProcess(
         database_url=make_database("metrics"),
         port=free_port(),
         env={
             "MEM0STACK_METRICS_LISTEN": f"127.0.0.1:{METRICS_PORT}",
-            "MEM0STACK_LLM_MODEL": "fake-model",
-            "OPENAI_BASE_URL": fake_llm.base_url,
-            "OPENAI_API_KEY": "sk-test",
+            **fake_llm.server_env(),
             "MEM0STACK_LLM_TIMEOUT_S": "20",
             "MEM0STACK_LLM_MAX_RETRIES": "1",
             "MEM0STACK_LLM_BACKOFF_BASE_S": "0.05",

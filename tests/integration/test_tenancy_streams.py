@@ -33,14 +33,6 @@ DENIED = (grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED")
 
 
 @pytest.fixture(scope="module")
-def fake_llm() -> Iterator[FakeLLM]:
-    server = FakeLLM()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def tenants(make_database, fake_llm: FakeLLM) -> Iterator[tuple[ServerProcess, dict[str, str]]]:  # type: ignore[no-untyped-def]
     database_url = make_database("tenancy")
     keys = {
@@ -51,9 +43,7 @@ def tenants(make_database, fake_llm: FakeLLM) -> Iterator[tuple[ServerProcess, d
         database_url=database_url,
         port=free_port(),
         env={
-            "MEM0STACK_LLM_MODEL": "fake-model",
-            "OPENAI_BASE_URL": fake_llm.base_url,
-            "OPENAI_API_KEY": "sk-test",
+            **fake_llm.server_env(),
             "MEM0STACK_WATCH_CHECKPOINT_S": "1",
         },
     )

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import threading
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +33,7 @@ from mem0stack.v1 import webhook_service_pb2 as wsvc
 from tests.support.envoy import EnvoyProcess
 from tests.support.errors import details_of
 from tests.support.fake_llm import FakeLLM, decide, facts, memory_id
+from tests.support.metrics import metric_value
 from tests.support.servers import REPO, ServerProcess, free_port
 
 METRICS_PORT = free_port()
@@ -44,23 +44,13 @@ BETWEEN = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def fake_llm() -> Iterator[FakeLLM]:
-    server = FakeLLM()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def time_server(make_database, fake_llm: FakeLLM) -> Iterator[ServerProcess]:  # type: ignore[no-untyped-def]
     """A server with an LLM and an expiry retention of 3.6 s, swept every 0.2 s."""
     process = ServerProcess(
         database_url=make_database("time"),
         port=free_port(),
         env={
-            "MEM0STACK_LLM_MODEL": "fake-model",
-            "OPENAI_BASE_URL": fake_llm.base_url,
-            "OPENAI_API_KEY": "sk-test",
+            **fake_llm.server_env(),
             "MEM0STACK_EXPIRY_RETENTION_HOURS": "0.001",
             "MEM0STACK_EXPIRY_SWEEP_INTERVAL_S": "0.2",
             "MEM0STACK_WATCH_CHECKPOINT_S": "0.5",
@@ -425,11 +415,7 @@ async def test_a_correction_stored_verbatim_ranks_above_what_it_corrects(
 
 
 def metric(name: str) -> float:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics").read().decode()
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return 0.0
+    return metric_value(METRICS_PORT, name) or 0.0
 
 
 class Receiver:

@@ -82,14 +82,6 @@ def receiver() -> Iterator[OTLPReceiver]:
 
 
 @pytest.fixture(scope="module")
-def fake_llm() -> Iterator[FakeLLM]:
-    server = FakeLLM()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def traced(make_database, receiver: OTLPReceiver, fake_llm: FakeLLM) -> Iterator[Any]:  # type: ignore[no-untyped-def]
     server = ServerProcess(
         database_url=make_database("tracing"),
@@ -99,9 +91,7 @@ def traced(make_database, receiver: OTLPReceiver, fake_llm: FakeLLM) -> Iterator
             "OTEL_BSP_SCHEDULE_DELAY": "100",
             "OTEL_SERVICE_NAME": "mem0stack-test",
             "MEM0STACK_LOG_FORMAT": "json",
-            "MEM0STACK_LLM_MODEL": "fake-model",
-            "OPENAI_BASE_URL": fake_llm.base_url,
-            "OPENAI_API_KEY": "sk-test",
+            **fake_llm.server_env(),
         },
     )
     server.start()

@@ -106,6 +106,14 @@ class FakeLLM:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
+    def server_env(self) -> dict[str, str]:
+        """The settings that point a server's LLM (OpenAI-compatible) at this one."""
+        return {
+            "MEM0STACK_LLM_MODEL": "fake-model",
+            "OPENAI_BASE_URL": self.base_url,
+            "OPENAI_API_KEY": "sk-test",
+        }
+
     def start(self) -> None:
         handler = _handler_for(self)
         self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), handler)

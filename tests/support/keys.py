@@ -22,6 +22,17 @@ def create_key(database_url: str, *args: str) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
+def revoke_key(database_url: str, key: str) -> None:
+    """Revoke ``key`` with the real CLI, by its id (the part between the underscores)."""
+    subprocess.run(
+        [sys.executable, "-m", "mem0stack_server.cli.main", "keys", "revoke", key.split("_")[1]],
+        env={**os.environ, "MEM0STACK_DATABASE_URL": database_url},
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+    )
+
+
 def bearer(key: str) -> list[tuple[str, str]]:
     """Call metadata carrying ``key``: streaming calls need it explicitly, because the
     channel's BearerInterceptor (tests/support/servers.py) only wraps unary calls."""

@@ -101,9 +101,7 @@ def stack(make_database) -> Iterator[dict[str, str]]:  # type: ignore[no-untyped
         port=free_port(),
         env={
             "MEM0STACK_UI_DIR": str(UI_DIST),
-            "MEM0STACK_LLM_MODEL": "fake-model",
-            "OPENAI_BASE_URL": fake.base_url,
-            "OPENAI_API_KEY": "sk-test",
+            **fake.server_env(),
             "MEM0STACK_LLM_TIMEOUT_S": "5",
             "MEM0STACK_LLM_MAX_RETRIES": "0",
             "MEM0STACK_NEO4J_URI": neo4j.uri,
