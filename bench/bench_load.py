@@ -108,11 +108,11 @@ from typing import Any
 
 from rich.table import Table
 
-from bench.common import LOCOMO, load_locomo, machine, wide_console, write_json
+from bench.common import LOCOMO, load_locomo, machine, vacuum_analyze, wide_console, write_json
 from bench.harness import mem0stack_server
 from bench.load.backends import GrpcBackend, Mem0HttpBackend
 from bench.load.procs import Meter, Usage, postgres
-from bench.load.services import fill_mem0stack, mem0_service, vacuum_analyze
+from bench.load.services import fill_mem0stack, mem0_service
 from bench.load.workload import OPS, Backend, Sink, run_clients
 from mem0stack.v1 import memory_service_pb2 as svc
 from tests.support.servers import ServerProcess

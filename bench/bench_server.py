@@ -29,12 +29,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
 import grpc
 from rich.progress import Progress
 from rich.table import Table
 
-from bench.common import REPO, machine, wide_console
+from bench.common import REPO, machine, vacuum_analyze, wide_console
 from bench.load.procs import tree_cpu_seconds
 from mem0stack.v1 import memory_pb2, memory_service_pb2_grpc
 from mem0stack.v1 import memory_service_pb2 as svc
@@ -171,13 +170,9 @@ async def run(
 
             # The searches meet the table as autovacuum leaves it a minute after a load:
             # vacuumed and analyzed. Before that the planner has no statistics, and plans
-            # (and costs) differ: bench_load.py, which searches right after loading, and
-            # profile_search.py --no-statistics measure that state.
-            conn = await asyncpg.connect(dsn)
-            try:
-                await conn.execute("VACUUM ANALYZE memories")
-            finally:
-                await conn.close()
+            # (and costs) differ: bench_load.py --no-analyze and profile_search.py
+            # --no-statistics measure that state.
+            await vacuum_analyze(dsn, "memories")
 
             for mode_name, mode in (
                 ("hybrid", svc.SearchMemoriesRequest.HYBRID),

@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
+
 if TYPE_CHECKING:  # rich is imported only where a table is printed
     from rich.console import Console
 
@@ -174,8 +176,9 @@ def machine() -> dict[str, Any]:
 
 
 @contextmanager
-def embedded_postgres(prefix: str) -> Iterator[str]:
-    """A throw-away PostgreSQL 16 + pgvector (pgserver); yields its URI."""
+def embedded_postgres_in(prefix: str) -> Iterator[tuple[str, Path]]:
+    """A throw-away PostgreSQL 16 + pgvector (pgserver); yields its URI and data
+    directory."""
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -184,9 +187,28 @@ def embedded_postgres(prefix: str) -> Iterator[str]:
     data_dir = Path(tempfile.mkdtemp(prefix=prefix))
     pg = pgserver.get_server(data_dir, cleanup_mode="delete")
     try:
-        yield pg.get_uri()
+        yield pg.get_uri(), data_dir
     finally:
         pg.cleanup()
+
+
+@contextmanager
+def embedded_postgres(prefix: str) -> Iterator[str]:
+    """A throw-away PostgreSQL 16 + pgvector (pgserver); yields its URI."""
+    with embedded_postgres_in(prefix) as (uri, _):
+        yield uri
+
+
+async def vacuum_analyze(dsn: str, table: str = "") -> None:
+    """VACUUM ANALYZE ``table`` (or the whole database): the state autovacuum leaves a
+    table in about a minute after a bulk load. Until then the planner has no statistics
+    for it and takes a 10,000-memory user for a small one (docs/benchmarks.md, "where
+    PostgreSQL's time goes"), which is not what a running deployment sees."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"VACUUM ANALYZE {table}", timeout=None)
+    finally:
+        await conn.close()
 
 
 def write_json(path: Path | None, results: dict[str, Any]) -> None:

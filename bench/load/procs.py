@@ -6,15 +6,14 @@ over an interval is "cores busy on average": 1.0 is one core fully used.
 
 from __future__ import annotations
 
-import logging
 import os
-import tempfile
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench.common import embedded_postgres_in
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -134,16 +133,6 @@ class Meter:
 def postgres(prefix: str) -> Iterator[tuple[str, int | None]]:
     """A throw-away PostgreSQL 16 + pgvector (pgserver), as bench.common.embedded_postgres,
     but also yielding the postmaster's pid so its CPU can be measured."""
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pgserver
-
-    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
-    pg = pgserver.get_server(data_dir, cleanup_mode="delete")
-    try:
+    with embedded_postgres_in(prefix) as (uri, data_dir):
         pid_file = data_dir / "postmaster.pid"
-        pid = int(pid_file.read_text().split()[0]) if pid_file.exists() else None
-        yield pg.get_uri(), pid
-    finally:
-        pg.cleanup()
+        yield uri, int(pid_file.read_text().split()[0]) if pid_file.exists() else None

@@ -12,7 +12,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import grpc
 
 from bench.common import REPO
@@ -51,18 +50,6 @@ async def fill_mem0stack(
                     ],
                 )
             )
-
-
-async def vacuum_analyze(dsn: str) -> None:
-    """VACUUM ANALYZE the whole database: the state autovacuum leaves a table in about a
-    minute after a bulk load. Until then the planner has no statistics for it and takes a
-    10,000-memory user for a small one (docs/benchmarks.md, "where PostgreSQL's time
-    goes"), which is not what a running deployment sees."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute("VACUUM ANALYZE", timeout=None)
-    finally:
-        await conn.close()
 
 
 def _wait_ready(process: subprocess.Popen[str], what: str) -> None:
