@@ -87,16 +87,14 @@ def updated_first(
     unit = vectors / np.where(norms == 0, 1, norms)
     cosine = unit @ unit.T
     changes = [states_change(row["content"]) for row in rows]
-    i = 0
-    # Each move puts a newer memory that states a change above one that does not, and the
-    # moved one is never moved again past i, so this ends.
-    while i < len(order):
+    for i in range(len(order)):
         a = order[i]
+        if changes[a]:
+            continue  # a correction itself is no older version of anything
         newer = [
             j
             for j in range(i + 1, min(len(order), i + 1 + window))
-            if not changes[a]
-            and changes[order[j]]
+            if changes[order[j]]
             and _scope(rows[order[j]]) == _scope(rows[a])
             and _age(rows[order[j]]) > _age(rows[a])
             and cosine[a, order[j]] >= similarity
@@ -105,5 +103,4 @@ def updated_first(
             # The newest version takes the place of the older one, the rest shift down.
             j = max(newer, key=lambda k: _age(rows[order[k]]))
             order.insert(i, order.pop(j))
-        i += 1
     return order
